@@ -1,0 +1,110 @@
+// Batcher: the dynamic batcher and its worker pool.
+//
+// Tasks queue per (branch, length bucket); each worker repeatedly takes the
+// most urgent ready batch and runs it on the BatchProcessor. A queue is ready
+// when it holds a preferred batch size (or max_batch_size, or max_batch_tokens
+// worth), or when its oldest task has waited max_queue_delay. Among ready
+// queues, higher priority first, then the oldest head; an aging rule keeps a
+// low priority queue from starving.
+//
+// Contract: every task given to Submit has its `done` run exactly once: at
+// once with RESOURCE_EXHAUSTED (queue full), INVALID_ARGUMENT (bad priority or
+// tokens) or UNAVAILABLE (shutting down); with DEADLINE_EXCEEDED or CANCELLED
+// if it expires or is cancelled before its batch starts (never computed); else
+// with the processor's status for it.
+//
+// Thread-safety: thread-safe. Submit never blocks on compute.
+#ifndef MMFUSE_BATCHING_BATCHER_H_
+#define MMFUSE_BATCHING_BATCHER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "batching/batch_processor.h"
+#include "batching/task.h"
+#include "common/clock.h"
+
+namespace mmfuse::batching {
+
+struct BatcherOptions {
+  // Most tasks in one batch. >= 1. Default 32.
+  int max_batch_size = 32;
+  // Most tokens (sum of Task::tokens) in one batch; 0 = no token bound. A task
+  // larger than the bound alone still runs, in a batch of one. Default 0.
+  int64_t max_batch_tokens = 0;
+  // Longest the oldest task of a queue waits for company before a partial
+  // batch runs. >= 0. Default 500 us.
+  absl::Duration max_queue_delay = absl::Microseconds(500);
+  // Batch sizes a queue waits for (each in [1, max_batch_size]), like Triton's
+  // preferred_batch_size; empty = only max_batch_size. Default empty.
+  std::vector<int> preferred_batch_sizes;
+  // Worker threads, each running one batch at a time. >= 1. Default 2.
+  int num_workers = 2;
+  // Priority levels: Task::priority in [0, priority_levels), 0 most urgent.
+  // >= 1. Default 1.
+  int priority_levels = 1;
+  // Priority of tasks that give none (-1). In [0, priority_levels). Default 0.
+  int default_priority = 0;
+  // Most tasks waiting in one queue; Submit answers RESOURCE_EXHAUSTED beyond.
+  // >= 1. Default 1024.
+  int max_queue_size = 1024;
+  // Timeout applied to tasks with no deadline; InfiniteDuration = none.
+  // Default none.
+  absl::Duration default_timeout = absl::InfiniteDuration();
+  // Upper edges of the length buckets over Task::tokens, strictly increasing;
+  // a task joins the first bucket whose edge >= tokens (the last bucket is
+  // open). Empty = one bucket. Default empty.
+  std::vector<int64_t> length_bucket_edges;
+  // A task waiting longer than this is treated as top priority, so no queue
+  // starves. Default 100 ms.
+  absl::Duration starvation_age = absl::Milliseconds(100);
+  // Not owned; must outlive the batcher. nullptr = Clock::Real().
+  Clock* clock = nullptr;
+};
+
+// A point-in-time view for metrics and tests.
+struct BatcherStats {
+  int64_t queued = 0;            // tasks waiting now, all queues
+  int64_t running = 0;           // tasks in batches on workers now
+  int64_t batches = 0;           // batches run so far
+  int64_t completed = 0;         // tasks answered by the processor so far
+  int64_t rejected_full = 0;     // RESOURCE_EXHAUSTED at Submit
+  int64_t expired = 0;           // DEADLINE_EXCEEDED before compute
+  int64_t cancelled = 0;         // CANCELLED before compute
+};
+
+class Batcher {
+ public:
+  // Validates `options` (errors name the field and its limit) and starts the
+  // workers. `processor` is not owned and must outlive the batcher.
+  static absl::StatusOr<std::unique_ptr<Batcher>> Create(
+      const BatcherOptions& options, BatchProcessor* processor);
+
+  // Shuts down (as Shutdown) if not done yet.
+  ~Batcher();
+
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // Always takes `task`; its `done` runs exactly once (see the class comment):
+  // on the caller's thread if rejected, else later on a worker.
+  void Submit(std::unique_ptr<Task> task);
+
+  // Refuses new tasks (UNAVAILABLE), runs every queued task to completion (no
+  // max_queue_delay wait), then joins the workers. Idempotent; blocks.
+  void Shutdown();
+
+  BatcherStats Stats() const;
+
+ private:
+  class Impl;
+  explicit Batcher(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mmfuse::batching
+
+#endif  // MMFUSE_BATCHING_BATCHER_H_

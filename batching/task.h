@@ -1,0 +1,63 @@
+// Task: one request as the batcher sees it. The batcher knows nothing of gRPC
+// or tensors: the request's data travels as an opaque Payload that only the
+// BatchProcessor (the model side) reads and writes.
+//
+// Ownership: the caller builds a Task and hands it to Batcher::Submit; the
+// batcher hands it back, exactly once, through `done`.
+#ifndef MMFUSE_BATCHING_TASK_H_
+#define MMFUSE_BATCHING_TASK_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace mmfuse::batching {
+
+// The request's data and, after a successful batch, its result. Subclassed by
+// the owner of the model (server/); the batcher only moves it around.
+class Payload {
+ public:
+  virtual ~Payload() = default;
+};
+
+// Filled in by the batcher for the response's timings.
+struct TaskTimings {
+  absl::Time enqueued = absl::InfinitePast();   // accepted by Submit
+  absl::Time started = absl::InfinitePast();    // its batch went to the model
+  absl::Time finished = absl::InfinitePast();   // the model returned
+  int batch_size = 0;                           // tasks in the batch it ran in
+};
+
+struct Task {
+  // Which homogeneous queue the task joins, together with its length bucket:
+  // all tasks of a batch share the branch (the gate's choice of modality
+  // subset), so the batch computes exactly the encoders it needs. >= 0.
+  int branch = 0;
+  // Cost proxy used for length buckets and the per-batch token bound: the
+  // number of tokens the branch runs for this sample. >= 1.
+  int64_t tokens = 1;
+  // 0 is the most urgent level; must be < Options::priority_levels. -1 means
+  // Options::default_priority.
+  int priority = -1;
+  // Dropped with DEADLINE_EXCEEDED, without compute, if not started by then.
+  // InfiniteFuture = the batcher's default timeout applies (if any).
+  absl::Time deadline = absl::InfiniteFuture();
+  // Polled before the task's batch runs; true drops it with CANCELLED. May be
+  // empty. Must be cheap and thread-safe (e.g. reads an atomic).
+  std::function<bool()> is_cancelled;
+  // The request data; owned by the task.
+  std::unique_ptr<Payload> payload;
+  TaskTimings timings;
+
+  // Runs exactly once, on any thread, with the outcome and the task itself
+  // (payload holding the result when status is OK). Must not block; must not
+  // call back into the batcher's Shutdown.
+  std::function<void(absl::Status status, std::unique_ptr<Task> task)> done;
+};
+
+}  // namespace mmfuse::batching
+
+#endif  // MMFUSE_BATCHING_TASK_H_

@@ -1,0 +1,292 @@
+// mmfuse: the command-line tool.
+//   mmfuse classify   send one sample (from a dataset file or generated)
+//   mmfuse info       describe the served model
+//   mmfuse health     grpc.health.v1 check; exit 0 when SERVING
+//   mmfuse datagen    write a generated dataset file
+//   mmfuse train      train a model package
+//   mmfuse eval       evaluate a model package on a dataset file
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/classifier_client.h"
+#include "data/dataset_io.h"
+#include "data/generator.h"
+#include "google/protobuf/util/json_util.h"
+#include "model/default_config.h"
+#include "model/inference.h"
+#include "model/model_config.h"
+#include "model/model_package.h"
+#include "model/trainer.h"
+
+ABSL_FLAG(std::string, server, "127.0.0.1:50051", "classify/info/health: server address.");
+ABSL_FLAG(std::string, model, "", "classify/info: model name; empty = the server's default.");
+ABSL_FLAG(std::string, data, "",
+          "classify: dataset file to take the sample from (else one is generated); "
+          "train/eval: dataset file.");
+ABSL_FLAG(int, index, 0, "classify: index of the sample in --data.");
+ABSL_FLAG(int, label, -1, "classify: class of the generated sample; -1 = random.");
+ABSL_FLAG(int, top_k, 3, "classify: classes to return.");
+ABSL_FLAG(std::string, budget, "balanced", "classify: accurate, balanced or fast.");
+ABSL_FLAG(double, max_gflops, 0, "classify: GFLOP cap of the branch; 0 = none.");
+ABSL_FLAG(int, priority, 0, "classify: 0 = default, 1 = most urgent.");
+ABSL_FLAG(int, timeout_ms, 10000, "classify/info/health: RPC deadline in ms.");
+ABSL_FLAG(bool, json, false, "Print JSON instead of text.");
+ABSL_FLAG(std::string, service, "", "health: service name; empty = the whole server.");
+ABSL_FLAG(std::string, out, "", "datagen: dataset file to write; train: package directory.");
+ABSL_FLAG(int, examples, 2000, "datagen: number of examples.");
+ABSL_FLAG(uint64_t, seed, 1, "datagen/train/classify: seed.");
+ABSL_FLAG(int, split, 0, "datagen/classify: sample stream (0 = train, 1 = test, ...).");
+ABSL_FLAG(double, missing_rate, 0.0, "datagen: probability a modality is absent.");
+ABSL_FLAG(std::string, eval_data, "", "train: held-out dataset file evaluated each epoch.");
+ABSL_FLAG(std::string, config, "", "train: config.pbtxt to start from; empty = default.");
+ABSL_FLAG(int, epochs, 8, "train: epochs.");
+ABSL_FLAG(int, batch_size, 32, "train: batch size.");
+ABSL_FLAG(double, learning_rate, 2e-3, "train: peak learning rate.");
+ABSL_FLAG(std::string, model_dir, "models/default", "eval: model package directory.");
+
+namespace mmfuse {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "mmfuse: %s\n", std::string(status.ToString()).c_str());
+  return 1;
+}
+
+absl::Duration Timeout() { return absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms)); }
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+absl::StatusOr<v1::Example> LoadSample() {
+  const std::string path = absl::GetFlag(FLAGS_data);
+  if (path.empty()) {
+    data::GeneratorOptions options;
+    options.seed = absl::GetFlag(FLAGS_seed);
+    data::Generator generator(options, absl::GetFlag(FLAGS_split));
+    const int label = absl::GetFlag(FLAGS_label);
+    return label >= 0 ? generator.NextOfClass(label % data::kGeneratedClasses) : generator.Next();
+  }
+  auto reader = data::DatasetReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  v1::Example example;
+  for (int i = 0; i <= absl::GetFlag(FLAGS_index); ++i) {
+    absl::StatusOr<bool> more = (*reader)->Next(&example);
+    if (!more.ok()) return more.status();
+    if (!*more) {
+      return absl::OutOfRangeError(absl::StrCat("--index=", absl::GetFlag(FLAGS_index), " but ",
+                                                path, " has only ", i, " examples"));
+    }
+  }
+  return example;
+}
+
+absl::StatusOr<v1::BudgetLevel> ParseBudget(std::string name) {
+  name = absl::AsciiStrToLower(name);
+  if (name == "accurate") return v1::BUDGET_LEVEL_ACCURATE;
+  if (name == "balanced") return v1::BUDGET_LEVEL_BALANCED;
+  if (name == "fast") return v1::BUDGET_LEVEL_FAST;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--budget=", name, " is not one of accurate, balanced, fast"));
+}
+
+int Classify() {
+  absl::StatusOr<v1::Example> example = LoadSample();
+  if (!example.ok()) return Fail(example.status());
+  absl::StatusOr<v1::BudgetLevel> budget = ParseBudget(absl::GetFlag(FLAGS_budget));
+  if (!budget.ok()) return Fail(budget.status());
+  v1::ClassifyRequest request = client::RequestFromExample(*example);
+  request.set_model(absl::GetFlag(FLAGS_model));
+  request.set_top_k(absl::GetFlag(FLAGS_top_k));
+  request.mutable_budget()->set_level(*budget);
+  request.mutable_budget()->set_max_gflops(absl::GetFlag(FLAGS_max_gflops));
+  request.set_priority(absl::GetFlag(FLAGS_priority));
+
+  client::ClassifierClient client(absl::GetFlag(FLAGS_server));
+  absl::StatusOr<v1::ClassifyResponse> response = client.Classify(request, Timeout());
+  if (!response.ok()) return Fail(response.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ToJson(*response) << "\n";
+    return 0;
+  }
+  std::cout << "sample " << example->id() << " (true class: " << example->label_name() << ")\n";
+  for (int i = 0; i < response->top_k_size(); ++i) {
+    const v1::ClassScore& score = response->top_k(i);
+    std::printf("  %d. %-10s %.4f\n", i + 1, score.label().c_str(), score.probability());
+  }
+  std::cout << "model " << response->model() << ", branch " << response->branch()
+            << " (" << absl::StrJoin(response->modalities_used(), ", ") << "), "
+            << response->gflops() << " GFLOPs, batch of " << response->batch_size() << "\n";
+  std::cout << "server time: queue " << response->timings().queue_us() << " us, compute "
+            << response->timings().compute_us() << " us, total "
+            << response->timings().total_us() << " us\n";
+  return 0;
+}
+
+int Info() {
+  client::ClassifierClient client(absl::GetFlag(FLAGS_server));
+  absl::StatusOr<v1::ModelInfo> info = client.GetModelInfo(absl::GetFlag(FLAGS_model), Timeout());
+  if (!info.ok()) return Fail(info.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ToJson(*info) << "\n";
+    return 0;
+  }
+  std::cout << "model " << info->name() << " version " << info->version() << ", fusion "
+            << info->fusion_mode() << ", d_model " << info->d_model() << ", "
+            << info->num_layers() << " layers, " << info->num_parameters() << " parameters\n";
+  std::cout << "modalities:\n";
+  for (const v1::ModalityInfo& m : info->modalities()) {
+    std::printf("  %-6s dim %4u  max frames %5u\n", m.name().c_str(), m.feature_dim(),
+                m.max_frames());
+  }
+  std::cout << "classes: " << absl::StrJoin(info->labels(), ", ") << "\n";
+  std::cout << "branches (GFLOPs at reference lengths):\n";
+  for (const v1::BranchInfo& b : info->branches()) {
+    std::printf("  %-10s %-22s %.4f\n", b.name().c_str(),
+                absl::StrJoin(b.modalities(), "+").c_str(), b.gflops());
+  }
+  return 0;
+}
+
+int Health() {
+  client::ClassifierClient client(absl::GetFlag(FLAGS_server));
+  absl::StatusOr<std::string> status = client.CheckHealth(absl::GetFlag(FLAGS_service), Timeout());
+  if (!status.ok()) return Fail(status.status());
+  std::cout << *status << "\n";
+  return *status == "SERVING" ? 0 : 1;
+}
+
+int Datagen() {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return Fail(absl::InvalidArgumentError("datagen needs --out"));
+  data::GeneratorOptions options;
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.missing_rate = absl::GetFlag(FLAGS_missing_rate);
+  data::Generator generator(options, absl::GetFlag(FLAGS_split));
+  auto writer = data::DatasetWriter::Open(out);
+  if (!writer.ok()) return Fail(writer.status());
+  for (int i = 0; i < absl::GetFlag(FLAGS_examples); ++i) {
+    absl::Status status = (*writer)->Write(generator.Next());
+    if (!status.ok()) return Fail(status);
+  }
+  absl::Status status = (*writer)->Close();
+  if (!status.ok()) return Fail(status);
+  std::fprintf(stderr, "wrote %d examples to %s\n", absl::GetFlag(FLAGS_examples), out.c_str());
+  return 0;
+}
+
+void PrintEval(const model::EvalResult& result) {
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf("{\"examples\": %lld, \"accuracy\": %.6f, \"mean_loss\": %.6f, "
+                "\"mean_gflops\": %.6f}\n",
+                static_cast<long long>(result.examples), result.accuracy, result.mean_loss,
+                result.mean_gflops);
+  } else {
+    std::printf("examples %lld  accuracy %.4f  loss %.4f  mean GFLOPs %.5f\n",
+                static_cast<long long>(result.examples), result.accuracy, result.mean_loss,
+                result.mean_gflops);
+  }
+}
+
+int Train() {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  const std::string data_path = absl::GetFlag(FLAGS_data);
+  if (out.empty() || data_path.empty()) {
+    return Fail(absl::InvalidArgumentError("train needs --data and --out"));
+  }
+  auto train = data::ReadDataset(data_path);
+  if (!train.ok()) return Fail(train.status());
+  std::vector<v1::Example> eval;
+  if (!absl::GetFlag(FLAGS_eval_data).empty()) {
+    auto read = data::ReadDataset(absl::GetFlag(FLAGS_eval_data));
+    if (!read.ok()) return Fail(read.status());
+    eval = std::move(*read);
+  }
+  v1::ModelConfig config = model::DefaultModelConfig();
+  if (!absl::GetFlag(FLAGS_config).empty()) {
+    auto read = model::ReadModelConfig(absl::GetFlag(FLAGS_config));
+    if (!read.ok()) return Fail(read.status());
+    config = *read;
+  }
+  model::SeedRandom(absl::GetFlag(FLAGS_seed));
+  std::vector<std::string> labels = data::GeneratedLabels();
+  if (labels.size() != config.num_classes()) labels.clear();
+  auto package = model::NewModelPackage(config, labels);
+  if (!package.ok()) return Fail(package.status());
+
+  model::TrainOptions options;
+  options.epochs = absl::GetFlag(FLAGS_epochs);
+  options.batch_size = absl::GetFlag(FLAGS_batch_size);
+  options.learning_rate = absl::GetFlag(FLAGS_learning_rate);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.progress = true;
+  absl::StatusOr<model::EvalResult> result = model::Train(package->get(), *train, eval, options);
+  if (!result.ok()) return Fail(result.status());
+
+  v1::TrainingRecord* record = (*package)->config.mutable_training();
+  record->set_seed(options.seed);
+  record->set_epochs(options.epochs);
+  record->set_train_examples(train->size());
+  record->set_eval_examples(eval.size());
+  record->set_eval_accuracy(result->accuracy);
+  record->set_dataset(data_path);
+  absl::Status saved = model::SaveModelPackage(**package, out);
+  if (!saved.ok()) return Fail(saved);
+  PrintEval(*result);
+  std::fprintf(stderr, "saved model package to %s\n", out.c_str());
+  return 0;
+}
+
+int Eval() {
+  auto package = model::LoadModelPackage(absl::GetFlag(FLAGS_model_dir));
+  if (!package.ok()) return Fail(package.status());
+  auto examples = data::ReadDataset(absl::GetFlag(FLAGS_data));
+  if (!examples.ok()) return Fail(examples.status());
+  absl::StatusOr<model::EvalResult> result = model::Evaluate(**package, *examples);
+  if (!result.ok()) return Fail(result.status());
+  PrintEval(*result);
+  return 0;
+}
+
+}  // namespace
+}  // namespace mmfuse
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "mmfuse <command> [flags]\n"
+      "commands: classify, info, health, datagen, train, eval\n"
+      "  mmfuse classify --server 127.0.0.1:50051 [--data file --index N]\n"
+      "  mmfuse info --server 127.0.0.1:50051\n"
+      "  mmfuse datagen --out data/train.mmds --examples 2000 --split 0\n"
+      "  mmfuse train --data data/train.mmds --eval_data data/test.mmds --out models/default\n"
+      "  mmfuse eval --model_dir models/default --data data/test.mmds --json");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() != 2) {
+    std::fprintf(stderr, "%s\n", absl::ProgramUsageMessage());
+    return 2;
+  }
+  mmfuse::model::LimitMathThreads(1);
+  const std::string command = args[1];
+  if (command == "classify") return mmfuse::Classify();
+  if (command == "info") return mmfuse::Info();
+  if (command == "health") return mmfuse::Health();
+  if (command == "datagen") return mmfuse::Datagen();
+  if (command == "train") return mmfuse::Train();
+  if (command == "eval") return mmfuse::Eval();
+  std::fprintf(stderr, "mmfuse: unknown command \"%s\"\n%s\n", command.c_str(),
+               absl::ProgramUsageMessage());
+  return 2;
+}

@@ -1,0 +1,50 @@
+#include "model/collate.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+
+#include "common/fp16.h"
+
+namespace mmfuse::model {
+
+std::vector<ModalityInput> Collate(const v1::ModelConfig& config,
+                                   absl::Span<const FeatureMap* const> samples,
+                                   const std::vector<int>& run_modalities) {
+  std::vector<ModalityInput> inputs(config.modalities_size());
+  const int64_t batch = static_cast<int64_t>(samples.size());
+  for (int m : run_modalities) {
+    const v1::ModalityConfig& modality = config.modalities(m);
+    int64_t longest = 0;
+    for (const FeatureMap* sample : samples) {
+      auto it = sample->find(modality.name());
+      if (it != sample->end()) longest = std::max<int64_t>(longest, it->second.frames());
+    }
+    if (longest == 0) continue;
+    const int64_t dim = modality.feature_dim();
+    torch::Tensor features = at::zeros({batch, longest, dim});
+    torch::Tensor lengths = at::empty({batch}, at::kLong);
+    float* out = features.data_ptr<float>();
+    int64_t* length_out = lengths.data_ptr<int64_t>();
+    for (int64_t b = 0; b < batch; ++b) {
+      auto it = samples[b]->find(modality.name());
+      const int64_t frames = it == samples[b]->end() ? 0 : it->second.frames();
+      length_out[b] = frames;
+      if (frames == 0) continue;
+      const v1::FeatureSequence& seq = it->second;
+      float* row = out + b * longest * dim;
+      const int64_t values = frames * dim;
+      if (seq.data_size() > 0) {
+        std::memcpy(row, seq.data().data(), values * sizeof(float));
+      } else {
+        for (int64_t i = 0; i < values; ++i) row[i] = HalfAt(seq.data_fp16().data(), i);
+      }
+    }
+    inputs[m] = ModalityInput{features, lengths};
+  }
+  return inputs;
+}
+
+}  // namespace mmfuse::model

@@ -1,0 +1,159 @@
+#include "model/model_config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace mmfuse::model {
+namespace {
+
+// Collects the text-format parser's messages so they reach the caller.
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (!errors_.empty()) errors_ += "; ";
+    absl::StrAppend(&errors_, "line ", line + 1, " column ", column + 1, ": ", message);
+  }
+  const std::string& errors() const { return errors_; }
+
+ private:
+  std::string errors_;
+};
+
+}  // namespace
+
+absl::StatusOr<v1::ModelConfig> ParseModelConfig(const std::string& text) {
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  v1::ModelConfig config;
+  if (!parser.ParseFromString(text, &config)) {
+    return absl::InvalidArgumentError(absl::StrCat("config.pbtxt: ", errors.errors()));
+  }
+  return config;
+}
+
+absl::StatusOr<v1::ModelConfig> ReadModelConfig(const std::string& path) {
+  std::ifstream file(path);
+  if (!file.is_open()) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << file.rdbuf();
+  absl::StatusOr<v1::ModelConfig> config = ParseModelConfig(text.str());
+  if (!config.ok()) {
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": ", config.status().message()));
+  }
+  return config;
+}
+
+std::string FormatModelConfig(const v1::ModelConfig& config) {
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(config, &text);
+  return text;
+}
+
+absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
+  auto invalid = [](auto&&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat("config: ", parts...));
+  };
+  if (config.modalities().empty()) return invalid("modalities is empty; at least one is needed");
+  std::set<std::string> names;
+  for (int i = 0; i < config.modalities_size(); ++i) {
+    const v1::ModalityConfig& m = config.modalities(i);
+    if (m.name().empty()) return invalid("modalities[", i, "].name is empty");
+    if (!names.insert(m.name()).second) {
+      return invalid("modalities[", i, "].name=\"", m.name(), "\" is a duplicate");
+    }
+    if (m.feature_dim() < 1) return invalid("modalities[", i, "].feature_dim must be >= 1");
+    if (m.max_frames() < 1 || m.max_frames() > kMaxFramesLimit) {
+      return invalid("modalities[", i, "].max_frames=", m.max_frames(), " is outside [1, ",
+                     kMaxFramesLimit, "]");
+    }
+    if (m.reference_frames() > m.max_frames()) {
+      return invalid("modalities[", i, "].reference_frames=", m.reference_frames(),
+                     " exceeds max_frames=", m.max_frames());
+    }
+  }
+  if (config.num_classes() < 2) {
+    return invalid("num_classes=", config.num_classes(), " must be >= 2");
+  }
+  if (config.fusion_mode() != v1::FUSION_MODE_CONCAT) {
+    return absl::UnimplementedError(absl::StrCat(
+        "config: fusion_mode=", v1::FusionMode_Name(config.fusion_mode()),
+        " is not supported (supported: FUSION_MODE_CONCAT)"));
+  }
+  const v1::TransformerConfig& t = config.transformer();
+  if (t.d_model() < 8) return invalid("transformer.d_model=", t.d_model(), " must be >= 8");
+  if (t.num_heads() < 1) return invalid("transformer.num_heads must be >= 1");
+  if (t.d_model() % t.num_heads() != 0) {
+    return invalid("transformer.d_model=", t.d_model(),
+                   " is not divisible by transformer.num_heads=", t.num_heads());
+  }
+  if (t.ff_dim() < 1) return invalid("transformer.ff_dim must be >= 1");
+  if (t.fusion_layers() < 1) return invalid("transformer.fusion_layers must be >= 1");
+  if (!(t.dropout() >= 0 && t.dropout() < 1)) {
+    return invalid("transformer.dropout=", t.dropout(), " is outside [0, 1)");
+  }
+  std::set<std::string> branch_names;
+  for (int b = 0; b < config.branches_size(); ++b) {
+    const v1::BranchConfig& branch = config.branches(b);
+    if (branch.name().empty()) return invalid("branches[", b, "].name is empty");
+    if (!branch_names.insert(branch.name()).second) {
+      return invalid("branches[", b, "].name=\"", branch.name(), "\" is a duplicate");
+    }
+    for (const std::string& m : branch.modalities()) {
+      if (names.count(m) == 0) {
+        return invalid("branches[", b, "].modalities names unknown modality \"", m, "\"");
+      }
+    }
+  }
+  const v1::BatchingConfig& batching = config.batching();
+  for (uint32_t size : batching.preferred_batch_sizes()) {
+    if (size < 1 || (batching.max_batch_size() > 0 && size > batching.max_batch_size())) {
+      return invalid("batching.preferred_batch_sizes has ", size, ", outside [1, max_batch_size=",
+                     batching.max_batch_size(), "]");
+    }
+  }
+  return absl::OkStatus();
+}
+
+int ModalityIndex(const v1::ModelConfig& config, const std::string& name) {
+  for (int i = 0; i < config.modalities_size(); ++i) {
+    if (config.modalities(i).name() == name) return i;
+  }
+  return -1;
+}
+
+std::vector<Branch> ResolveBranches(const v1::ModelConfig& config) {
+  std::vector<Branch> branches;
+  for (const v1::BranchConfig& b : config.branches()) {
+    Branch branch{b.name(), {}};
+    for (int i = 0; i < config.modalities_size(); ++i) {
+      const std::string& name = config.modalities(i).name();
+      bool listed = b.modalities().empty();
+      for (const std::string& m : b.modalities()) listed |= (m == name);
+      if (listed) branch.modalities.push_back(i);
+    }
+    branches.push_back(std::move(branch));
+  }
+  if (branches.empty()) {
+    Branch full{"full", {}};
+    for (int i = 0; i < config.modalities_size(); ++i) full.modalities.push_back(i);
+    branches.push_back(std::move(full));
+  }
+  return branches;
+}
+
+std::string FusionModeName(v1::FusionMode mode) {
+  std::string name = v1::FusionMode_Name(mode);
+  const std::string prefix = "FUSION_MODE_";
+  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+  return absl::AsciiStrToLower(name);
+}
+
+}  // namespace mmfuse::model

@@ -1,0 +1,46 @@
+// The model package's config.pbtxt: parsing, validation and the derived facts
+// every layer needs (modality order, branches). No LibTorch here, so the
+// server's request path and the CLI can use it cheaply.
+#ifndef MMFUSE_MODEL_MODEL_CONFIG_H_
+#define MMFUSE_MODEL_MODEL_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "mmfuse/v1/model_config.pb.h"
+
+namespace mmfuse::model {
+
+// Longest sequence a modality may declare (learned positions are allocated
+// for every frame up to max_frames).
+inline constexpr int kMaxFramesLimit = 65536;
+
+// Parses protobuf text format; errors name the line.
+absl::StatusOr<v1::ModelConfig> ParseModelConfig(const std::string& text);
+absl::StatusOr<v1::ModelConfig> ReadModelConfig(const std::string& path);
+std::string FormatModelConfig(const v1::ModelConfig& config);
+
+// Checks every field against its limits; the error names the field, its value
+// and the limit (e.g. "transformer.d_model=100 is not divisible by
+// transformer.num_heads=3").
+absl::Status ValidateModelConfig(const v1::ModelConfig& config);
+
+// Index of `name` in config.modalities, or -1.
+int ModalityIndex(const v1::ModelConfig& config, const std::string& name);
+
+// A branch resolved to modality indices (model order).
+struct Branch {
+  std::string name;
+  std::vector<int> modalities;
+};
+
+// The config's branches, or the single branch "full" with every modality.
+std::vector<Branch> ResolveBranches(const v1::ModelConfig& config);
+
+// Lowercase name of a fusion mode ("concat").
+std::string FusionModeName(v1::FusionMode mode);
+
+}  // namespace mmfuse::model
+
+#endif  // MMFUSE_MODEL_MODEL_CONFIG_H_

@@ -1,0 +1,42 @@
+// ModelPackage: a directory holding a trained model.
+//   config.pbtxt  ModelConfig in protobuf text format
+//   weights.pt    LibTorch-serialised parameters of the FusionTransformer
+//   labels.txt    one class name per line, num_classes lines
+// Load refuses a package whose parts disagree (missing file, truncated or
+// mismatched weights, wrong label count) with an error naming the part.
+//
+// A loaded package is immutable and shared (shared_ptr) by in-flight batches.
+#ifndef MMFUSE_MODEL_MODEL_PACKAGE_H_
+#define MMFUSE_MODEL_MODEL_PACKAGE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/fusion_transformer.h"
+#include "mmfuse/v1/model_config.pb.h"
+
+namespace mmfuse::model {
+
+struct ModelPackage {
+  v1::ModelConfig config;
+  std::vector<std::string> labels;
+  FusionTransformer model{nullptr};
+};
+
+// A fresh package with randomly initialised weights (seeded by the caller's
+// torch::manual_seed). `config` must be valid; labels default to "class_<i>".
+absl::StatusOr<std::shared_ptr<ModelPackage>> NewModelPackage(
+    const v1::ModelConfig& config, std::vector<std::string> labels = {});
+
+// Loads `dir` and puts the model in eval mode.
+absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(const std::string& dir);
+
+// Writes the three files into `dir` (created if needed), each through a
+// temporary file renamed into place, so a reader never sees half a package.
+absl::Status SaveModelPackage(const ModelPackage& package, const std::string& dir);
+
+}  // namespace mmfuse::model
+
+#endif  // MMFUSE_MODEL_MODEL_PACKAGE_H_

@@ -1,0 +1,47 @@
+// TransformerLayer: a pre-norm encoder layer (self-attention, then a GELU
+// feed-forward, each in a residual) with key-padding masks, so a padded batch
+// gives each sample exactly what it gets alone.
+#ifndef MMFUSE_MODEL_TRANSFORMER_LAYER_H_
+#define MMFUSE_MODEL_TRANSFORMER_LAYER_H_
+
+#include <cstdint>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+namespace mmfuse::model {
+
+struct TransformerLayerOptions {
+  int64_t d_model = 64;  // Token width; divisible by num_heads.
+  int64_t num_heads = 4;
+  int64_t ff_dim = 128;  // Feed-forward hidden width.
+  double dropout = 0.0;  // Training only.
+};
+
+class TransformerLayerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerLayerImpl(const TransformerLayerOptions& options);
+
+  // x: [B, T, D]. padding: [B, T] bool, true where the token is padding (never
+  // attended to); may be undefined (no padding). Returns [B, T, D]; rows at
+  // padded positions hold finite values of no meaning.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding);
+
+ private:
+  TransformerLayerOptions options_;
+  torch::nn::LayerNorm attention_norm_{nullptr};
+  torch::nn::Linear qkv_{nullptr};
+  torch::nn::Linear attention_out_{nullptr};
+  torch::nn::LayerNorm ff_norm_{nullptr};
+  torch::nn::Linear ff_in_{nullptr};
+  torch::nn::Linear ff_out_{nullptr};
+  torch::nn::Dropout dropout_{nullptr};
+};
+TORCH_MODULE(TransformerLayer);
+
+}  // namespace mmfuse::model
+
+#endif  // MMFUSE_MODEL_TRANSFORMER_LAYER_H_

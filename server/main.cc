@@ -1,0 +1,84 @@
+// mmfuse-server: serves multimodal classification over gRPC.
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <pthread.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
+#include "model/inference.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on (gRPC and metrics).");
+ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one.");
+ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 disables.");
+ABSL_FLAG(std::string, model_dir, "models/default",
+          "Model package directory; several separated by commas, the first is the default.");
+ABSL_FLAG(int, workers, 2, "Worker threads running batches (one math thread each).");
+ABSL_FLAG(int, max_batch_size, 0, "Most samples per batch; 0 = the package's value.");
+ABSL_FLAG(int64_t, max_queue_delay_us, 0,
+          "Longest a request waits for company, in microseconds; 0 = the package's value.");
+ABSL_FLAG(int, max_queue_size, 0, "Most requests waiting per queue; 0 = the package's value.");
+ABSL_FLAG(int64_t, max_batch_tokens, 0, "Most tokens per batch; 0 = the package's value.");
+ABSL_FLAG(int64_t, default_timeout_ms, 0,
+          "Timeout for requests without a deadline, in ms; 0 = the package's value (none).");
+ABSL_FLAG(int, max_receive_message_bytes, 64 << 20, "Largest request message, in bytes.");
+ABSL_FLAG(int, drain_timeout_s, 30, "Longest shutdown waits for open calls, in seconds.");
+
+#ifndef MMFUSE_VERSION
+#define MMFUSE_VERSION "dev"
+#endif
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Serves mmfuse.v1.MultimodalClassifier. Example:\n"
+                               "  mmfuse-server --model_dir models/default --port 50051");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread (threads inherit the mask) and
+  // take them synchronously below, so shutdown runs as ordinary code.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  mmfuse::model::LimitMathThreads(1);
+
+  mmfuse::server::ServerOptions options;
+  options.host = absl::GetFlag(FLAGS_host);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  for (const auto& dir : absl::StrSplit(absl::GetFlag(FLAGS_model_dir), ',', absl::SkipEmpty())) {
+    options.model_dirs.emplace_back(dir);
+  }
+  options.serving.workers = absl::GetFlag(FLAGS_workers);
+  options.serving.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  options.serving.max_queue_delay_us = absl::GetFlag(FLAGS_max_queue_delay_us);
+  options.serving.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
+  options.serving.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+  options.serving.default_timeout_ms = absl::GetFlag(FLAGS_default_timeout_ms);
+  options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  options.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
+  options.version = MMFUSE_VERSION;
+
+  absl::StatusOr<std::unique_ptr<mmfuse::server::Server>> server =
+      mmfuse::server::Server::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "mmfuse-server: %s\n", std::string(server.status().ToString()).c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "mmfuse-server: serving %s on %s:%d, metrics on port %d\n",
+               options.model_dirs.empty() ? "" : options.model_dirs.front().c_str(),
+               options.host.c_str(), (*server)->port(), (*server)->metrics_port());
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  std::fprintf(stderr, "mmfuse-server: %s received, draining\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->Shutdown();
+  std::fprintf(stderr, "mmfuse-server: stopped\n");
+  return 0;
+}

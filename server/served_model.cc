@@ -1,0 +1,236 @@
+#include "server/served_model.h"
+
+#include <algorithm>
+#include <numeric>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "model/flops.h"
+#include "model/inference.h"
+#include "model/model_package.h"
+#include "server/metrics.h"
+#include "server/request_validator.h"
+
+namespace mmfuse::server {
+namespace {
+
+// A request inside the batcher: borrowed request/response, the answer's
+// pieces, and the caller's completion.
+struct ClassifyPayload : batching::Payload {
+  const v1::ClassifyRequest* request = nullptr;
+  v1::ClassifyResponse* response = nullptr;
+  CallContext call;
+  std::function<void(absl::Status)> done;
+  std::vector<int64_t> frames;        // Per modality, model order; 0 = absent.
+  std::vector<float> probabilities;   // Filled by the processor.
+};
+
+int64_t Micros(absl::Duration d) { return std::max<int64_t>(0, absl::ToInt64Microseconds(d)); }
+
+template <typename T>
+T Override(T flag, T from_config) {
+  return flag > 0 ? flag : from_config;
+}
+
+}  // namespace
+
+// Runs batches on the model: every task of a batch shares a branch, so only
+// that branch's encoders run.
+class ServedModel::Processor : public batching::BatchProcessor {
+ public:
+  Processor(std::shared_ptr<const model::ModelPackage> package, std::vector<model::Branch> branches)
+      : package_(std::move(package)), branches_(std::move(branches)) {}
+
+  std::vector<absl::Status> ProcessBatch(absl::Span<batching::Task* const> batch) override {
+    std::vector<const model::FeatureMap*> samples;
+    samples.reserve(batch.size());
+    for (batching::Task* task : batch) {
+      samples.push_back(&static_cast<ClassifyPayload*>(task->payload.get())->request->features());
+    }
+    const model::Branch& branch = branches_[batch.front()->branch];
+    absl::StatusOr<std::vector<float>> probabilities =
+        model::PredictProbabilities(*package_, samples, branch.modalities);
+    if (!probabilities.ok()) return std::vector<absl::Status>(batch.size(), probabilities.status());
+    const size_t classes = probabilities->size() / batch.size();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto* payload = static_cast<ClassifyPayload*>(batch[i]->payload.get());
+      payload->probabilities.assign(probabilities->begin() + i * classes,
+                                    probabilities->begin() + (i + 1) * classes);
+    }
+    return std::vector<absl::Status>(batch.size(), absl::OkStatus());
+  }
+
+ private:
+  std::shared_ptr<const model::ModelPackage> package_;
+  std::vector<model::Branch> branches_;
+};
+
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Load(const std::string& dir,
+                                                               const ServingOptions& options) {
+  MMFUSE_ASSIGN_OR_RETURN(std::shared_ptr<model::ModelPackage> package,
+                          model::LoadModelPackage(dir));
+  return Create(std::move(package), options);
+}
+
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(
+    std::shared_ptr<const model::ModelPackage> package, const ServingOptions& options) {
+  std::unique_ptr<ServedModel> served(new ServedModel(std::move(package), options));
+  const v1::BatchingConfig& b = served->config_.batching();
+  batching::BatcherOptions batcher;
+  batcher.num_workers = Override<int>(options.workers, batcher.num_workers);
+  batcher.max_batch_size =
+      Override<int>(options.max_batch_size, Override<int>(b.max_batch_size(), batcher.max_batch_size));
+  const int64_t delay_us = Override<int64_t>(options.max_queue_delay_us, b.max_queue_delay_us());
+  if (delay_us > 0) batcher.max_queue_delay = absl::Microseconds(delay_us);
+  batcher.max_queue_size =
+      Override<int>(options.max_queue_size, Override<int>(b.max_queue_size(), batcher.max_queue_size));
+  batcher.max_batch_tokens = Override<int64_t>(options.max_batch_tokens, b.max_batch_tokens());
+  batcher.priority_levels = served->priority_levels_;
+  batcher.default_priority = static_cast<int>(
+      std::min<uint32_t>(b.default_priority() > 0 ? b.default_priority() - 1 : 0,
+                         served->priority_levels_ - 1));
+  const int64_t timeout_ms = Override<int64_t>(options.default_timeout_ms, b.default_timeout_ms());
+  if (timeout_ms > 0) batcher.default_timeout = absl::Milliseconds(timeout_ms);
+  for (uint32_t size : b.preferred_batch_sizes()) batcher.preferred_batch_sizes.push_back(size);
+  for (uint64_t edge : b.length_bucket_edges()) batcher.length_bucket_edges.push_back(edge);
+  batcher.clock = options.clock;
+  MMFUSE_ASSIGN_OR_RETURN(served->batcher_,
+                          batching::Batcher::Create(batcher, served->processor_.get()));
+  if (served->metrics_ != nullptr) served->metrics_->SetModelLoaded(served->name(), true);
+  return served;
+}
+
+ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
+                         const ServingOptions& options)
+    : package_(std::move(package)),
+      config_(package_->config),
+      labels_(package_->labels),
+      branches_(model::ResolveBranches(config_)),
+      metrics_(options.metrics),
+      processor_(std::make_unique<Processor>(package_, branches_)) {
+  priority_levels_ = std::max<int>(
+      1, Override<int>(options.priority_levels, config_.batching().priority_levels()));
+  info_.set_name(config_.name());
+  info_.set_version(config_.version());
+  for (const v1::ModalityConfig& m : config_.modalities()) {
+    v1::ModalityInfo* info = info_.add_modalities();
+    info->set_name(m.name());
+    info->set_feature_dim(m.feature_dim());
+    info->set_max_frames(m.max_frames());
+  }
+  for (const std::string& label : labels_) info_.add_labels(label);
+  info_.set_fusion_mode(model::FusionModeName(config_.fusion_mode()));
+  const std::vector<int64_t> reference = model::ReferenceFrames(config_);
+  for (int m = 0; m < config_.modalities_size(); ++m) {
+    (*info_.mutable_reference_frames())[config_.modalities(m).name()] = reference[m];
+  }
+  for (const model::Branch& branch : branches_) {
+    v1::BranchInfo* info = info_.add_branches();
+    info->set_name(branch.name);
+    std::vector<int64_t> frames(config_.modalities_size(), 0);
+    for (int m : branch.modalities) {
+      info->add_modalities(config_.modalities(m).name());
+      frames[m] = reference[m];
+    }
+    info->set_gflops(model::MacsToGflops(model::ForwardMacs(config_, frames)));
+  }
+  info_.set_d_model(config_.transformer().d_model());
+  info_.set_num_layers(config_.transformer().unimodal_layers() +
+                       config_.transformer().fusion_layers());
+  info_.set_num_parameters(model::ParameterCount(*package_));
+  info_.set_priority_levels(priority_levels_);
+}
+
+ServedModel::~ServedModel() { Shutdown(); }
+
+void ServedModel::Shutdown() {
+  if (batcher_ != nullptr) batcher_->Shutdown();
+  if (metrics_ != nullptr) metrics_->SetModelLoaded(name(), false);
+}
+
+void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyResponse* response,
+                           const CallContext& call, std::function<void(absl::Status)> done) {
+  absl::Status valid = ValidateRequest(config_, priority_levels_, *request);
+  if (!valid.ok()) {
+    if (metrics_ != nullptr) metrics_->RecordRejected(name(), "invalid");
+    done(valid);
+    return;
+  }
+  auto payload = std::make_unique<ClassifyPayload>();
+  payload->request = request;
+  payload->response = response;
+  payload->call = call;
+  payload->done = std::move(done);
+  payload->frames.assign(config_.modalities_size(), 0);
+  int64_t tokens = 1;  // The fusion CLS token.
+  for (int m = 0; m < config_.modalities_size(); ++m) {
+    auto it = request->features().find(config_.modalities(m).name());
+    if (it != request->features().end()) payload->frames[m] = it->second.frames();
+    tokens += payload->frames[m];
+  }
+
+  auto task = std::make_unique<batching::Task>();
+  // Until the gate lands every request takes the first (full) branch.
+  task->branch = 0;
+  task->tokens = tokens;
+  task->priority = request->priority() == 0 ? -1 : static_cast<int>(request->priority()) - 1;
+  task->deadline = call.deadline;
+  task->is_cancelled = call.is_cancelled;
+  task->payload = std::move(payload);
+  task->done = [this](absl::Status status, std::unique_ptr<batching::Task> task) {
+    auto* payload = static_cast<ClassifyPayload*>(task->payload.get());
+    if (status.ok()) {
+      const batching::TaskTimings& t = task->timings;
+      const v1::ClassifyRequest& request = *payload->request;
+      v1::ClassifyResponse& response = *payload->response;
+      const model::Branch& branch = branches_[task->branch];
+      response.set_request_id(request.request_id());
+      response.set_model(name());
+      const int top_k = std::max<int>(1, request.top_k());
+      std::vector<int> order(payload->probabilities.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + top_k, order.end(), [&](int a, int b) {
+        return payload->probabilities[a] > payload->probabilities[b];
+      });
+      for (int i = 0; i < top_k; ++i) {
+        v1::ClassScore* score = response.add_top_k();
+        score->set_index(order[i]);
+        score->set_label(labels_[order[i]]);
+        score->set_probability(payload->probabilities[order[i]]);
+      }
+      response.set_branch(branch.name);
+      std::vector<int64_t> frames(config_.modalities_size(), 0);
+      for (int m : branch.modalities) {
+        if (payload->frames[m] == 0) continue;
+        response.add_modalities_used(config_.modalities(m).name());
+        frames[m] = payload->frames[m];
+      }
+      const double gflops = model::MacsToGflops(model::ForwardMacs(config_, frames));
+      response.set_gflops(gflops);
+      response.set_batch_size(t.batch_size);
+      *response.mutable_budget() = request.budget();
+      v1::Timings* timings = response.mutable_timings();
+      timings->set_queue_us(Micros(t.started - t.enqueued));
+      timings->set_compute_us(Micros(t.finished - t.started));
+      timings->set_total_us(Micros(absl::Now() - payload->call.received));
+      if (metrics_ != nullptr) {
+        metrics_->RecordComputed(name(), branch.name, t.started - t.enqueued,
+                                 t.finished - t.started, gflops);
+      }
+    } else if (metrics_ != nullptr) {
+      const char* reason = status.code() == absl::StatusCode::kResourceExhausted ? "queue_full"
+                           : status.code() == absl::StatusCode::kDeadlineExceeded ? "deadline"
+                           : status.code() == absl::StatusCode::kCancelled        ? "cancelled"
+                           : status.code() == absl::StatusCode::kUnavailable      ? "unavailable"
+                                                                                  : "error";
+      metrics_->RecordRejected(name(), reason);
+    }
+    // Move the completion out first: it may free the request and response.
+    std::function<void(absl::Status)> done = std::move(payload->done);
+    done(status);
+  };
+  batcher_->Submit(std::move(task));
+}
+
+}  // namespace mmfuse::server

@@ -1,0 +1,95 @@
+// ServedModel: one loaded model package behind its own dynamic batcher: the
+// unit the gRPC service routes requests to. Validates a request, queues it,
+// and when its batch has run fills the response (top-k, branch, cost,
+// timings). No gRPC and no LibTorch in this header.
+//
+// Thread-safety: thread-safe.
+#ifndef MMFUSE_SERVER_SERVED_MODEL_H_
+#define MMFUSE_SERVER_SERVED_MODEL_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "batching/batcher.h"
+#include "mmfuse/v1/classifier.pb.h"
+#include "mmfuse/v1/model_config.pb.h"
+#include "model/model_config.h"
+
+namespace mmfuse::model {
+struct ModelPackage;
+}  // namespace mmfuse::model
+
+namespace mmfuse::server {
+
+class ServerMetrics;
+
+// Flag overrides of the package's batching config; 0 (or empty) keeps the
+// package's value, then the batcher's default.
+struct ServingOptions {
+  int workers = 0;
+  int max_batch_size = 0;
+  int64_t max_queue_delay_us = 0;
+  int max_queue_size = 0;
+  int64_t max_batch_tokens = 0;
+  int priority_levels = 0;
+  int64_t default_timeout_ms = 0;
+  ServerMetrics* metrics = nullptr;  // Not owned; may be null.
+  Clock* clock = nullptr;            // Not owned; nullptr = real clock.
+};
+
+// What the caller knows about the call carrying a request.
+struct CallContext {
+  absl::Time received = absl::InfinitePast();   // When the request arrived.
+  absl::Time deadline = absl::InfiniteFuture();  // The client's deadline.
+  // True once the client has gone; must be thread-safe. May be empty.
+  std::function<bool()> is_cancelled;
+};
+
+class ServedModel {
+ public:
+  // Loads the package in `dir` and starts its batcher.
+  static absl::StatusOr<std::unique_ptr<ServedModel>> Load(const std::string& dir,
+                                                           const ServingOptions& options);
+  // Serves an already loaded package.
+  static absl::StatusOr<std::unique_ptr<ServedModel>> Create(
+      std::shared_ptr<const model::ModelPackage> package, const ServingOptions& options);
+  ~ServedModel();  // Shuts down.
+
+  const std::string& name() const { return config_.name(); }
+  const v1::ModelConfig& config() const { return config_; }
+  const v1::ModelInfo& info() const { return info_; }
+
+  // Classifies `*request` into `*response`; `done` runs exactly once, on the
+  // caller's thread if the request is refused (INVALID_ARGUMENT,
+  // RESOURCE_EXHAUSTED, UNAVAILABLE), else later on a batcher worker.
+  // `request` and `response` must stay valid until then.
+  void Classify(const v1::ClassifyRequest* request, v1::ClassifyResponse* response,
+                const CallContext& call, std::function<void(absl::Status)> done);
+
+  // Refuses new requests (UNAVAILABLE) and finishes every accepted one.
+  void Shutdown();
+
+  batching::BatcherStats Stats() const { return batcher_->Stats(); }
+
+ private:
+  class Processor;
+  ServedModel(std::shared_ptr<const model::ModelPackage> package, const ServingOptions& options);
+
+  std::shared_ptr<const model::ModelPackage> package_;
+  v1::ModelConfig config_;
+  std::vector<std::string> labels_;
+  std::vector<model::Branch> branches_;
+  v1::ModelInfo info_;
+  int priority_levels_ = 1;
+  ServerMetrics* metrics_;
+  std::unique_ptr<Processor> processor_;
+  std::unique_ptr<batching::Batcher> batcher_;  // Declared last: stops first.
+};
+
+}  // namespace mmfuse::server
+
+#endif  // MMFUSE_SERVER_SERVED_MODEL_H_

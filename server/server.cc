@@ -1,0 +1,90 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "prometheus/registry.h"
+#include "server/classifier_service.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
+
+namespace mmfuse::server {
+
+Server::Server() = default;
+
+Server::~Server() { Shutdown(); }
+
+int Server::metrics_port() const { return metrics_http_ ? metrics_http_->port() : -1; }
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  if (options.model_dirs.empty() && options.packages.empty()) {
+    return absl::InvalidArgumentError("no model: give at least one model directory");
+  }
+  std::unique_ptr<Server> server(new Server());
+  server->options_ = options;
+  server->registry_ = std::make_unique<prometheus::Registry>();
+  server->metrics_ = std::make_unique<ServerMetrics>(server->registry_.get(), options.version);
+  server->service_ = std::make_unique<ClassifierService>(server->metrics_.get());
+
+  ServingOptions serving = options.serving;
+  serving.metrics = server->metrics_.get();
+  // Every model loads before the port opens: a server that answers is whole.
+  for (const std::string& dir : options.model_dirs) {
+    absl::StatusOr<std::unique_ptr<ServedModel>> model = ServedModel::Load(dir, serving);
+    if (!model.ok()) {
+      return absl::Status(model.status().code(),
+                          absl::StrCat("loading model ", dir, ": ", model.status().message()));
+    }
+    if (server->service_->models().count((*model)->name()) > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model name \"", (*model)->name(), "\" of ", dir, " is already loaded"));
+    }
+    server->service_->AddModel(std::move(*model));
+  }
+  for (const auto& package : options.packages) {
+    MMFUSE_ASSIGN_OR_RETURN(std::unique_ptr<ServedModel> model,
+                            ServedModel::Create(package, serving));
+    server->service_->AddModel(std::move(model));
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
+                           grpc::InsecureServerCredentials(), &server->port_);
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder.RegisterService(server->service_.get());
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.host, ":",
+                                               options.port, " (in use?)"));
+  }
+  grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
+  health->SetServingStatus(true);
+  health->SetServingStatus(v1::MultimodalClassifier::service_full_name(), true);
+
+  if (options.metrics_port >= 0) {
+    MMFUSE_ASSIGN_OR_RETURN(server->metrics_http_,
+                            MetricsHttpServer::Start(options.host, options.metrics_port,
+                                                     server->registry_.get()));
+  }
+  return server;
+}
+
+void Server::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (grpc_server_ != nullptr) {
+    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    service_->StartDraining();
+    service_->ShutdownModels();  // Every accepted request is answered here.
+    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_timeout));
+    grpc_server_->Wait();
+  }
+  if (metrics_http_ != nullptr) metrics_http_->Stop();
+}
+
+}  // namespace mmfuse::server

@@ -1,0 +1,84 @@
+// Server: the whole mmfuse-server process minus main(): loads the model
+// packages, serves mmfuse.v1.MultimodalClassifier, grpc.health.v1 and server
+// reflection on one port and Prometheus metrics on another, and shuts down
+// gracefully.
+//
+// Shutdown order: health NOT_SERVING, new requests UNAVAILABLE, every
+// accepted request finished (batchers drained), then the gRPC server stops
+// (streams still open after drain_timeout are cancelled).
+//
+// Thread-safety: Start, then Shutdown from one thread; Shutdown is idempotent.
+#ifndef MMFUSE_SERVER_SERVER_H_
+#define MMFUSE_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/served_model.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
+
+namespace mmfuse::server {
+
+class ClassifierService;
+class MetricsHttpServer;
+class ServerMetrics;
+
+struct ServerOptions {
+  // Listen address of the gRPC port. Default all interfaces.
+  std::string host = "0.0.0.0";
+  // gRPC port; 0 = any free port (see Server::port()). Default 50051.
+  int port = 50051;
+  // Metrics port; 0 = any free port, -1 = no metrics endpoint. Default 9464.
+  int metrics_port = 9464;
+  // Model package directories; the first is the default model. At least one
+  // of model_dirs and packages.
+  std::vector<std::string> model_dirs;
+  // Already loaded packages (tests); served after model_dirs.
+  std::vector<std::shared_ptr<const model::ModelPackage>> packages;
+  ServingOptions serving;
+  // Largest request message accepted; larger ones get RESOURCE_EXHAUSTED
+  // from gRPC. Default 64 MiB.
+  int max_receive_message_bytes = 64 << 20;
+  // Longest Shutdown waits for open calls after draining. Default 30 s.
+  absl::Duration drain_timeout = absl::Seconds(30);
+  // Version reported in mmfuse_build_info.
+  std::string version = "dev";
+};
+
+class Server {
+ public:
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();  // Shuts down.
+
+  int port() const { return port_; }
+  int metrics_port() const;
+
+  // Graceful shutdown (see the file comment). Blocks until done.
+  void Shutdown();
+
+ private:
+  Server();
+
+  ServerOptions options_;
+  std::unique_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<ClassifierService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace mmfuse::server
+
+#endif  // MMFUSE_SERVER_SERVER_H_

@@ -1,0 +1,105 @@
+#include "model/model_config.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "model/default_config.h"
+#include "tests/testing/small_model.h"
+
+namespace mmfuse::model {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ModelConfigTest, DefaultAndSmallConfigsAreValid) {
+  EXPECT_TRUE(ValidateModelConfig(DefaultModelConfig()).ok());
+  EXPECT_TRUE(ValidateModelConfig(testing::SmallModelConfig()).ok());
+}
+
+TEST(ModelConfigTest, TextFormatRoundTrip) {
+  const v1::ModelConfig config = DefaultModelConfig();
+  absl::StatusOr<v1::ModelConfig> parsed = ParseModelConfig(FormatModelConfig(config));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->SerializeAsString(), config.SerializeAsString());
+}
+
+TEST(ModelConfigTest, ParseErrorNamesTheLine) {
+  absl::StatusOr<v1::ModelConfig> parsed = ParseModelConfig("name: \"x\"\nnum_clases: 3\n");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("line 2"));
+}
+
+struct BadConfigCase {
+  const char* what;
+  void (*mutate)(v1::ModelConfig*);
+  const char* message;
+};
+
+class ModelConfigValidationTest : public ::testing::TestWithParam<BadConfigCase> {};
+
+TEST_P(ModelConfigValidationTest, ErrorNamesTheField) {
+  v1::ModelConfig config = testing::SmallModelConfig();
+  GetParam().mutate(&config);
+  absl::Status status = ValidateModelConfig(config);
+  ASSERT_FALSE(status.ok()) << GetParam().what;
+  EXPECT_THAT(std::string(status.message()), HasSubstr(GetParam().message)) << status;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadConfigs, ModelConfigValidationTest,
+    ::testing::Values(
+        BadConfigCase{"no modalities", [](v1::ModelConfig* c) { c->clear_modalities(); },
+                      "modalities is empty"},
+        BadConfigCase{"duplicate modality",
+                      [](v1::ModelConfig* c) { c->mutable_modalities(1)->set_name("audio"); },
+                      "modalities[1].name=\"audio\" is a duplicate"},
+        BadConfigCase{"zero dim",
+                      [](v1::ModelConfig* c) { c->mutable_modalities(0)->set_feature_dim(0); },
+                      "modalities[0].feature_dim"},
+        BadConfigCase{"huge max_frames",
+                      [](v1::ModelConfig* c) { c->mutable_modalities(2)->set_max_frames(1 << 20); },
+                      "modalities[2].max_frames=1048576 is outside [1, 65536]"},
+        BadConfigCase{"one class", [](v1::ModelConfig* c) { c->set_num_classes(1); },
+                      "num_classes=1 must be >= 2"},
+        BadConfigCase{"heads do not divide",
+                      [](v1::ModelConfig* c) { c->mutable_transformer()->set_num_heads(3); },
+                      "transformer.d_model=16 is not divisible by transformer.num_heads=3"},
+        BadConfigCase{"no fusion layer",
+                      [](v1::ModelConfig* c) { c->mutable_transformer()->set_fusion_layers(0); },
+                      "transformer.fusion_layers"},
+        BadConfigCase{"unknown branch modality",
+                      [](v1::ModelConfig* c) {
+                        v1::BranchConfig* b = c->add_branches();
+                        b->set_name("b");
+                        b->add_modalities("smell");
+                      },
+                      "unknown modality \"smell\""},
+        BadConfigCase{"no fusion mode",
+                      [](v1::ModelConfig* c) { c->set_fusion_mode(v1::FUSION_MODE_UNSPECIFIED); },
+                      "fusion_mode=FUSION_MODE_UNSPECIFIED is not supported"}));
+
+TEST(ModelConfigTest, BranchesDefaultToOneFullBranch) {
+  const std::vector<Branch> branches = ResolveBranches(testing::SmallModelConfig());
+  ASSERT_EQ(branches.size(), 1u);
+  EXPECT_EQ(branches[0].name, "full");
+  EXPECT_EQ(branches[0].modalities, (std::vector<int>{0, 1, 2}));
+}
+
+TEST(ModelConfigTest, BranchesResolveInModelOrder) {
+  v1::ModelConfig config = testing::SmallModelConfig();
+  v1::BranchConfig* b = config.add_branches();
+  b->set_name("text_audio");
+  b->add_modalities("text");
+  b->add_modalities("audio");
+  const std::vector<Branch> branches = ResolveBranches(config);
+  ASSERT_EQ(branches.size(), 1u);
+  EXPECT_EQ(branches[0].modalities, (std::vector<int>{0, 2}));
+}
+
+TEST(ModelConfigTest, FusionModeNameIsLowercase) {
+  EXPECT_EQ(FusionModeName(v1::FUSION_MODE_CONCAT), "concat");
+}
+
+}  // namespace
+}  // namespace mmfuse::model

@@ -1,0 +1,194 @@
+// ThreadSanitizer builds only (MMFUSE_SANITIZE=thread): makes absl::Mutex
+// visible to TSan.
+//
+// Debian's libabsl is not built with -fsanitize=thread, so the TSan
+// annotations inside absl's mutex.cc are compiled out and TSan sees no
+// happens-before edge through any absl::Mutex: every field guarded by one is
+// reported as a data race. This file interposes the Mutex entry points
+// (an executable's definitions win over the shared library's, also for the
+// library's own PLT calls, e.g. from absl::Notification), annotates them with
+// the TSan mutex interface and forwards to the real functions (dlsym
+// RTLD_NEXT). Conditions are wrapped so their evaluation, which absl may run
+// on another thread inside Unlock, counts as done under the lock, like
+// absl's own EvalConditionAnnotated. absl::CondVar is not covered (unused).
+//
+// It is added to every executable that links mmfuse_testing, through an
+// INTERFACE source, only in TSan builds; it assumes Abseil 20220623 as
+// packaged by Debian (inline namespace debian3).
+#include <dlfcn.h>
+#include <sanitizer/tsan_interface.h>
+
+#include <cstdlib>
+
+#include "absl/base/internal/raw_logging.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace {
+
+template <typename Fn>
+Fn Real(const char* mangled_name) {
+  void* fn = dlsym(RTLD_NEXT, mangled_name);
+  ABSL_RAW_CHECK(fn != nullptr, "tsan_absl_mutex: real symbol not found");
+  return reinterpret_cast<Fn>(fn);
+}
+
+// The mutex whose Unlock this thread is inside, between its release
+// annotation and the real unlock's end; absl evaluates waiters' conditions
+// there.
+thread_local const absl::Mutex* unlocking = nullptr;
+
+void AnnotateAcquired(absl::Mutex* mu) {
+  __tsan_mutex_pre_lock(mu, 0);
+  __tsan_mutex_post_lock(mu, 0, 0);
+}
+
+void AnnotateReleased(absl::Mutex* mu) {
+  __tsan_mutex_pre_unlock(mu, 0);
+  __tsan_mutex_post_unlock(mu, 0);
+}
+
+// A Condition evaluated as if under `mu` in TSan's view.
+struct AnnotatedCondition {
+  const absl::Condition* cond;
+  absl::Mutex* mu;
+  bool operator()() const {
+    if (unlocking == mu) {
+      // Inside our Unlock: TSan already saw the release (and ignores
+      // accesses until post_unlock). Pretend to re-acquire, evaluate, and
+      // release again before the outer post_unlock.
+      __tsan_mutex_post_unlock(mu, 0);
+      __tsan_mutex_pre_lock(mu, 0);
+      __tsan_mutex_post_lock(mu, 0, 0);
+      const bool result = cond->Eval();
+      __tsan_mutex_pre_unlock(mu, 0);
+      return result;
+    }
+    // A waiter evaluating its own condition inside Await/LockWhen, where
+    // TSan already considers the mutex released (or not yet taken).
+    AnnotateAcquired(mu);
+    const bool result = cond->Eval();
+    AnnotateReleased(mu);
+    return result;
+  }
+};
+
+}  // namespace
+
+namespace absl {
+ABSL_NAMESPACE_BEGIN
+
+Mutex::~Mutex() {
+  static auto* real = Real<void (*)(Mutex*)>("_ZN4absl7debian35MutexD2Ev");
+  real(this);
+  __tsan_mutex_destroy(this, 0);
+}
+
+void Mutex::Lock() {
+  static auto* real = Real<void (*)(Mutex*)>("_ZN4absl7debian35Mutex4LockEv");
+  __tsan_mutex_pre_lock(this, 0);
+  real(this);
+  __tsan_mutex_post_lock(this, 0, 0);
+}
+
+bool Mutex::TryLock() {
+  static auto* real =
+      Real<bool (*)(Mutex*)>("_ZN4absl7debian35Mutex7TryLockEv");
+  __tsan_mutex_pre_lock(this, __tsan_mutex_try_lock);
+  const bool locked = real(this);
+  __tsan_mutex_post_lock(
+      this,
+      __tsan_mutex_try_lock | (locked ? 0 : __tsan_mutex_try_lock_failed), 0);
+  return locked;
+}
+
+void Mutex::ReaderLock() {
+  static auto* real =
+      Real<void (*)(Mutex*)>("_ZN4absl7debian35Mutex10ReaderLockEv");
+  __tsan_mutex_pre_lock(this, __tsan_mutex_read_lock);
+  real(this);
+  __tsan_mutex_post_lock(this, __tsan_mutex_read_lock, 0);
+}
+
+void Mutex::ReaderUnlock() {
+  static auto* real =
+      Real<void (*)(Mutex*)>("_ZN4absl7debian35Mutex12ReaderUnlockEv");
+  __tsan_mutex_pre_unlock(this, __tsan_mutex_read_lock);
+  real(this);
+  __tsan_mutex_post_unlock(this, __tsan_mutex_read_lock);
+}
+
+void Mutex::Unlock() {
+  static auto* real =
+      Real<void (*)(Mutex*)>("_ZN4absl7debian35Mutex6UnlockEv");
+  __tsan_mutex_pre_unlock(this, 0);
+  const Mutex* outer = unlocking;
+  unlocking = this;
+  real(this);
+  unlocking = outer;
+  __tsan_mutex_post_unlock(this, 0);
+}
+
+void Mutex::Await(const Condition& cond) {
+  static auto* real = Real<void (*)(Mutex*, const Condition*)>(
+      "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
+  const AnnotatedCondition annotated{&cond, this};
+  const Condition wrapped(&annotated);
+  AnnotateReleased(this);
+  real(this, &wrapped);
+  AnnotateAcquired(this);
+}
+
+bool Mutex::AwaitWithDeadline(const Condition& cond, absl::Time deadline) {
+  static auto* real = Real<bool (*)(Mutex*, const Condition*, absl::Time)>(
+      "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  const AnnotatedCondition annotated{&cond, this};
+  const Condition wrapped(&annotated);
+  AnnotateReleased(this);
+  const bool result = real(this, &wrapped, deadline);
+  AnnotateAcquired(this);
+  return result;
+}
+
+bool Mutex::AwaitWithTimeout(const Condition& cond, absl::Duration timeout) {
+  static auto* real = Real<bool (*)(Mutex*, const Condition*, absl::Duration)>(
+      "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  const AnnotatedCondition annotated{&cond, this};
+  const Condition wrapped(&annotated);
+  AnnotateReleased(this);
+  const bool result = real(this, &wrapped, timeout);
+  AnnotateAcquired(this);
+  return result;
+}
+
+void Mutex::LockWhen(const Condition& cond) {
+  static auto* real = Real<void (*)(Mutex*, const Condition*)>(
+      "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
+  const AnnotatedCondition annotated{&cond, this};
+  const Condition wrapped(&annotated);
+  real(this, &wrapped);
+  AnnotateAcquired(this);
+}
+
+bool Mutex::LockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
+  static auto* real = Real<bool (*)(Mutex*, const Condition*, absl::Time)>(
+      "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  const AnnotatedCondition annotated{&cond, this};
+  const Condition wrapped(&annotated);
+  const bool result = real(this, &wrapped, deadline);
+  AnnotateAcquired(this);
+  return result;
+}
+
+bool Mutex::LockWhenWithTimeout(const Condition& cond, absl::Duration timeout) {
+  static auto* real = Real<bool (*)(Mutex*, const Condition*, absl::Duration)>(
+      "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  const AnnotatedCondition annotated{&cond, this};
+  const Condition wrapped(&annotated);
+  const bool result = real(this, &wrapped, timeout);
+  AnnotateAcquired(this);
+  return result;
+}
+
+ABSL_NAMESPACE_END
+}  // namespace absl
