@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-models/default}
-DATA=${MMFUSE_DATA_DIR:-data}
+DATA=${MMFUSE_DATA_DIR:-datasets}
 BIN=${MMFUSE_BUILD_DIR:-build}/bin
 mkdir -p "$DATA"
 "$BIN/mmfuse" datagen --out "$DATA/train.mmds" --examples 3000 --split 0 --seed 1 --missing_rate 0.1
