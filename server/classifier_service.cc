@@ -74,8 +74,10 @@ class ClassifyStreamReactor final
       Complete(raw, model.status(), received);
       return;
     }
+    service_->RecordAccepted();
     (*model)->Classify(&raw->request, &raw->response, MakeCallContext(context_, received),
                        [this, raw, received](absl::Status status) {
+                         service_->RecordAnswered(status);
                          Complete(raw, status, received);
                        });
   }
@@ -204,6 +206,19 @@ absl::StatusOr<ServedModel*> ClassifierService::Route(const std::string& name) c
   return it->second.get();
 }
 
+ClassifierService::Counts ClassifierService::counts() const {
+  Counts counts;
+  counts.accepted = accepted_.load();
+  counts.answered = answered_.load();
+  counts.answered_ok = answered_ok_.load();
+  return counts;
+}
+
+void ClassifierService::RecordAnswered(const absl::Status& status) {
+  answered_.fetch_add(1);
+  if (status.ok()) answered_ok_.fetch_add(1);
+}
+
 void ClassifierService::RecordFinished(const std::string& model, const absl::Status& status,
                                        absl::Time received) {
   if (metrics_ == nullptr) return;
@@ -224,8 +239,10 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
     return reactor;
   }
   if (metrics_ != nullptr) metrics_->AddInflight(1);
+  RecordAccepted();
   (*model)->Classify(request, response, MakeCallContext(context, received),
                      [this, reactor, request, received](absl::Status status) {
+                       RecordAnswered(status);
                        RecordFinished(request->model(), status, received);
                        if (metrics_ != nullptr) metrics_->AddInflight(-1);
                        reactor->Finish(ToGrpcStatus(status));

@@ -48,14 +48,29 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
                                          const v1::GetModelInfoRequest* request,
                                          v1::ModelInfo* response) override;
 
+  // Counts, since start, of requests routed to a model (accepted) and of
+  // those answered, so shutdown can prove nothing accepted was lost.
+  struct Counts {
+    int64_t accepted = 0;
+    int64_t answered = 0;
+    int64_t answered_ok = 0;
+  };
+  Counts counts() const;
+
   // Records a finished request (any outcome) in the metrics.
   void RecordFinished(const std::string& model, const absl::Status& status, absl::Time received);
+  // Brackets a request's life inside a model, for counts().
+  void RecordAccepted() { accepted_.fetch_add(1); }
+  void RecordAnswered(const absl::Status& status);
 
  private:
   ServerMetrics* metrics_;
   std::map<std::string, std::unique_ptr<ServedModel>> models_;
   ServedModel* default_model_ = nullptr;
   std::atomic<bool> draining_{false};
+  std::atomic<int64_t> accepted_{0};
+  std::atomic<int64_t> answered_{0};
+  std::atomic<int64_t> answered_ok_{0};
 };
 
 }  // namespace mmfuse::server

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal);
   std::fprintf(stderr, "mmfuse-server: %s received, draining\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
-  std::fprintf(stderr, "mmfuse-server: stopped\n");
+  std::fprintf(stderr, "mmfuse-server: stopped; requests %s\n",
+               (*server)->RequestCounts().c_str());
   return 0;
 }

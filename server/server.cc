@@ -74,6 +74,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return server;
 }
 
+std::string Server::RequestCounts() const {
+  const ClassifierService::Counts counts = service_->counts();
+  return absl::StrCat("accepted=", counts.accepted, " answered=", counts.answered,
+                      " ok=", counts.answered_ok);
+}
+
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;

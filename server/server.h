@@ -66,6 +66,10 @@ class Server {
   // Graceful shutdown (see the file comment). Blocks until done.
   void Shutdown();
 
+  // Requests accepted by a model and answered so far (equal after Shutdown:
+  // nothing accepted is lost), as "accepted=A answered=B ok=C".
+  std::string RequestCounts() const;
+
  private:
   Server();
 
