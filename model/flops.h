@@ -19,7 +19,9 @@ namespace mmfuse::model {
 int64_t TransformerLayerMacs(int64_t tokens, int64_t d_model, int64_t ff_dim);
 
 // Multiply-adds of one sample's forward pass with `frames[m]` frames of
-// modality m (model order; 0 = absent, its encoder never runs).
+// modality m (model order; 0 = absent, its encoder never runs), for the
+// config's fusion mode. Each mode's count follows its code path exactly
+// (tests check it against the multiply-adds the code executes).
 int64_t ForwardMacs(const v1::ModelConfig& config, const std::vector<int64_t>& frames);
 
 // GFLOPs as reported to users: 2 FLOPs per multiply-add.

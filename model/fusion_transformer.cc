@@ -1,94 +1,82 @@
 #include "model/fusion_transformer.h"
 
+#include <optional>
+
 #include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/zeros.h>
 #include <torch/nn/init.h>
 
 #include "absl/strings/str_cat.h"
+#include "model/mac_counter.h"
 
 namespace mmfuse::model {
-namespace {
-
-TransformerLayerOptions LayerOptions(const v1::TransformerConfig& t) {
-  TransformerLayerOptions options;
-  options.d_model = t.d_model();
-  options.num_heads = t.num_heads();
-  options.ff_dim = t.ff_dim();
-  options.dropout = t.dropout();
-  return options;
-}
-
-// [B, T] bool, true at frames >= the sample's length.
-torch::Tensor PaddingMask(const torch::Tensor& lengths, int64_t frames) {
-  return at::arange(frames, lengths.options()).unsqueeze(0) >= lengths.unsqueeze(1);
-}
-
-}  // namespace
 
 FusionTransformerImpl::FusionTransformerImpl(const v1::ModelConfig& config) : config_(config) {
   const v1::TransformerConfig& t = config.transformer();
   const int64_t d = t.d_model();
+  frozen_encoders_ =
+      config.fusion_mode() == v1::FUSION_MODE_PMF && config.pmf().train_prompts_only();
   for (const v1::ModalityConfig& m : config.modalities()) {
-    ModalityEncoder encoder;
+    Tokenizer tokenizer;
     const std::string prefix = absl::StrCat(m.name(), "_");
-    encoder.projection = register_module(prefix + "projection",
-                                         torch::nn::Linear(m.feature_dim(), d));
-    encoder.positions = register_parameter(
-        prefix + "positions", torch::nn::init::normal_(at::zeros({m.max_frames(), d}), 0, 0.02));
-    encoder.embedding = register_parameter(
-        prefix + "embedding", torch::nn::init::normal_(at::zeros({d}), 0, 0.02));
-    encoder.layers = register_module(prefix + "layers", torch::nn::ModuleList());
-    for (uint32_t i = 0; i < t.unimodal_layers(); ++i) {
-      encoder.layers->push_back(TransformerLayer(LayerOptions(t)));
-    }
-    encoders_.push_back(std::move(encoder));
+    tokenizer.projection =
+        register_module(prefix + "projection", torch::nn::Linear(m.feature_dim(), d));
+    tokenizer.cls =
+        register_parameter(prefix + "cls", torch::nn::init::normal_(at::zeros({d}), 0, 0.02));
+    tokenizer.positions = register_parameter(
+        prefix + "positions",
+        torch::nn::init::normal_(at::zeros({1 + static_cast<int64_t>(m.max_frames()), d}), 0, 0.02));
+    tokenizer.layers =
+        register_module(prefix + "layers", MakeLayers(t.unimodal_layers(), LayerOptions(t)));
+    tokenizers_.push_back(std::move(tokenizer));
   }
-  cls_ = register_parameter("cls", torch::nn::init::normal_(at::zeros({d}), 0, 0.02));
-  fusion_layers_ = register_module("fusion_layers", torch::nn::ModuleList());
-  for (uint32_t i = 0; i < t.fusion_layers(); ++i) {
-    fusion_layers_->push_back(TransformerLayer(LayerOptions(t)));
+  if (frozen_encoders_) {
+    for (torch::Tensor& p : parameters()) p.requires_grad_(false);
   }
-  final_norm_ = register_module("final_norm",
-                                torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
-  head_ = register_module("head", torch::nn::Linear(d, config.num_classes()));
+  fusion_ = register_module("fusion", MakeFusionModule(config));
+}
+
+Stream FusionTransformerImpl::Encode(int modality, const ModalityInput& input) {
+  Tokenizer& tokenizer = tokenizers_[modality];
+  const int64_t batch = input.features.size(0);
+  const int64_t frames = input.features.size(1);
+  const int64_t d = tokenizer.cls.size(0);
+  TORCH_CHECK(frames < tokenizer.positions.size(0), config_.modalities(modality).name(), " has ",
+              frames, " frames, more than max_frames=", tokenizer.positions.size(0) - 1);
+  Stream stream;
+  stream.present = input.lengths > 0;
+  torch::Tensor frame_padding =
+      at::arange(frames, input.lengths.options()).unsqueeze(0) >= input.lengths.unsqueeze(1);
+  // A sample without the modality has its CLS masked too.
+  stream.padding = at::cat({(~stream.present).unsqueeze(1), frame_padding}, 1);
+  torch::Tensor x = at::cat({tokenizer.cls.view({1, 1, d}).expand({batch, 1, d}),
+                             CountedLinear(tokenizer.projection, input.features)},
+                            1) +
+                    tokenizer.positions.slice(0, 0, frames + 1);
+  for (const auto& layer : *tokenizer.layers) {
+    x = layer->as<TransformerLayer>()->forward(x, stream.padding);
+  }
+  stream.tokens = x;
+  return stream;
 }
 
 torch::Tensor FusionTransformerImpl::forward(const std::vector<ModalityInput>& inputs) {
-  TORCH_CHECK(inputs.size() == encoders_.size(), "expected ", encoders_.size(),
+  TORCH_CHECK(inputs.size() == tokenizers_.size(), "expected ", tokenizers_.size(),
               " modality inputs, got ", inputs.size());
-  std::vector<torch::Tensor> tokens;
-  std::vector<torch::Tensor> padding;
-  int64_t batch = -1;
-  for (size_t m = 0; m < inputs.size(); ++m) {
-    const ModalityInput& input = inputs[m];
-    if (!input.features.defined()) continue;  // Absent: its encoder never runs.
-    ModalityEncoder& encoder = encoders_[m];
-    const int64_t frames = input.features.size(1);
-    TORCH_CHECK(frames <= encoder.positions.size(0), config_.modalities(m).name(),
-                " has ", frames, " frames, more than max_frames=", encoder.positions.size(0));
-    batch = input.features.size(0);
-    torch::Tensor x = encoder.projection(input.features) +
-                      encoder.positions.slice(0, 0, frames) + encoder.embedding;
-    torch::Tensor mask = PaddingMask(input.lengths, frames);
-    for (const auto& layer : *encoder.layers) {
-      x = layer->as<TransformerLayer>()->forward(x, mask);
+  std::vector<Stream> streams(inputs.size());
+  bool any = false;
+  {
+    std::optional<torch::NoGradGuard> frozen;
+    if (frozen_encoders_) frozen.emplace();
+    for (size_t m = 0; m < inputs.size(); ++m) {
+      if (!inputs[m].features.defined()) continue;  // Absent: its encoder never runs.
+      streams[m] = Encode(static_cast<int>(m), inputs[m]);
+      any = true;
     }
-    tokens.push_back(x);
-    padding.push_back(mask);
   }
-  TORCH_CHECK(batch > 0, "a batch needs at least one present modality");
-
-  const int64_t d = cls_.size(0);
-  tokens.insert(tokens.begin(), cls_.view({1, 1, d}).expand({batch, 1, d}));
-  padding.insert(padding.begin(),
-                 at::zeros({batch, 1}, padding.front().options()));  // CLS is never padding.
-  torch::Tensor x = at::cat(tokens, 1);
-  torch::Tensor mask = at::cat(padding, 1);
-  for (const auto& layer : *fusion_layers_) {
-    x = layer->as<TransformerLayer>()->forward(x, mask);
-  }
-  return head_(final_norm_(x.select(1, 0)));
+  TORCH_CHECK(any, "a batch needs at least one present modality");
+  return fusion_->Fuse(streams);
 }
 
 int64_t CountParameters(const torch::nn::Module& module) {

@@ -1,27 +1,26 @@
 // FusionTransformer: the multimodal classifier.
 //
-// Each modality m is tokenised by a linear projection of its frames plus a
-// learned position embedding and a modality embedding, then runs
-// `unimodal_layers` layers of its own. Fusion (mode "concat"): a CLS token and
-// every modality's tokens are concatenated and run `fusion_layers` joint
-// self-attention layers; the CLS token, normalised, feeds a linear head.
+// Each modality m is tokenised (a linear projection of its frames behind a
+// learned CLS token, plus learned positions) and runs `unimodal_layers`
+// layers of its own; then the fusion mode of the config (fusion_modes.h)
+// lets the modalities meet and produces the logits.
 //
-// A modality may be absent for the whole batch (its encoder never runs) or for
-// some samples (length 0: its tokens are padding), so every sample is answered
-// from what it has. Thread-safety: forward() is safe to call concurrently in
-// eval mode under InferenceMode (no state is mutated).
+// A modality may be absent for the whole batch (its encoder never runs) or
+// for some samples (length 0: its tokens are padding), so every sample is
+// answered from what it has. Thread-safety: forward() is safe to call
+// concurrently in eval mode under InferenceMode (no state is mutated).
 #ifndef MMFUSE_MODEL_FUSION_TRANSFORMER_H_
 #define MMFUSE_MODEL_FUSION_TRANSFORMER_H_
 
+#include <memory>
 #include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
-#include "model/transformer_layer.h"
+#include "model/fusion_modes.h"
 #include "mmfuse/v1/model_config.pb.h"
 
 namespace mmfuse::model {
@@ -45,19 +44,19 @@ class FusionTransformerImpl : public torch::nn::Module {
   torch::Tensor forward(const std::vector<ModalityInput>& inputs);
 
  private:
-  struct ModalityEncoder {
+  struct Tokenizer {
     torch::nn::Linear projection{nullptr};
-    torch::Tensor positions;  // [max_frames, D]
-    torch::Tensor embedding;  // [D]
+    torch::Tensor cls;        // [D]
+    torch::Tensor positions;  // [1 + max_frames, D]: CLS first.
     torch::nn::ModuleList layers{nullptr};
   };
+  Stream Encode(int modality, const ModalityInput& input);
 
   v1::ModelConfig config_;
-  std::vector<ModalityEncoder> encoders_;
-  torch::Tensor cls_;  // [D]
-  torch::nn::ModuleList fusion_layers_{nullptr};
-  torch::nn::LayerNorm final_norm_{nullptr};
-  torch::nn::Linear head_{nullptr};
+  std::vector<Tokenizer> tokenizers_;
+  std::shared_ptr<FusionModule> fusion_;
+  // PMF's frozen backbone: tokenizers and unimodal layers build no graph.
+  bool frozen_encoders_ = false;
 };
 TORCH_MODULE(FusionTransformer);
 

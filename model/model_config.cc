@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "model/locomt_views.h"
 #include "google/protobuf/text_format.h"
 
 namespace mmfuse::model {
@@ -82,10 +83,10 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   if (config.num_classes() < 2) {
     return invalid("num_classes=", config.num_classes(), " must be >= 2");
   }
-  if (config.fusion_mode() != v1::FUSION_MODE_CONCAT) {
-    return absl::UnimplementedError(absl::StrCat(
-        "config: fusion_mode=", v1::FusionMode_Name(config.fusion_mode()),
-        " is not supported (supported: FUSION_MODE_CONCAT)"));
+  if (config.fusion_mode() == v1::FUSION_MODE_UNSPECIFIED ||
+      !v1::FusionMode_IsValid(config.fusion_mode())) {
+    return invalid("fusion_mode=", config.fusion_mode(),
+                   " is not set; choose one of concat, late, mbt, sft, locomt, pmf");
   }
   const v1::TransformerConfig& t = config.transformer();
   if (t.d_model() < 8) return invalid("transformer.d_model=", t.d_model(), " must be >= 8");
@@ -98,6 +99,19 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   if (t.fusion_layers() < 1) return invalid("transformer.fusion_layers must be >= 1");
   if (!(t.dropout() >= 0 && t.dropout() < 1)) {
     return invalid("transformer.dropout=", t.dropout(), " is outside [0, 1)");
+  }
+  if (config.fusion_mode() == v1::FUSION_MODE_SFT) {
+    for (const auto& [name, kernel] : config.sft().kernel()) {
+      if (names.count(name) == 0) return invalid("sft.kernel names unknown modality \"", name, "\"");
+      if (kernel < 1) return invalid("sft.kernel[\"", name, "\"]=0 must be >= 1");
+    }
+  }
+  if (config.fusion_mode() == v1::FUSION_MODE_PMF && t.d_model() < 2) {
+    return invalid("transformer.d_model must be >= 2 for pmf adapters");
+  }
+  if (config.fusion_mode() == v1::FUSION_MODE_LOCOMT) {
+    absl::Status views = LocomtViews(config).status();
+    if (!views.ok()) return views;
   }
   std::set<std::string> branch_names;
   for (int b = 0; b < config.branches_size(); ++b) {
@@ -154,6 +168,20 @@ std::string FusionModeName(v1::FusionMode mode) {
   const std::string prefix = "FUSION_MODE_";
   if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
   return absl::AsciiStrToLower(name);
+}
+
+}  // namespace mmfuse::model
+
+namespace mmfuse::model {
+
+absl::StatusOr<v1::FusionMode> ParseFusionMode(const std::string& name) {
+  v1::FusionMode mode;
+  if (v1::FusionMode_Parse("FUSION_MODE_" + absl::AsciiStrToUpper(name), &mode) &&
+      mode != v1::FUSION_MODE_UNSPECIFIED) {
+    return mode;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "fusion mode \"", name, "\" is not one of concat, late, mbt, sft, locomt, pmf"));
 }
 
 }  // namespace mmfuse::model

@@ -38,8 +38,10 @@ struct Branch {
 // The config's branches, or the single branch "full" with every modality.
 std::vector<Branch> ResolveBranches(const v1::ModelConfig& config);
 
-// Lowercase name of a fusion mode ("concat").
+// Lowercase name of a fusion mode ("concat"), and back (error names the
+// choices).
 std::string FusionModeName(v1::FusionMode mode);
+absl::StatusOr<v1::FusionMode> ParseFusionMode(const std::string& name);
 
 }  // namespace mmfuse::model
 

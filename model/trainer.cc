@@ -165,8 +165,12 @@ absl::StatusOr<EvalResult> Train(ModelPackage* package, const std::vector<v1::Ex
   const bool tty = options.progress && StderrIsTty();
 
   try {
+    std::vector<torch::Tensor> trainable;
+    for (const torch::Tensor& p : model->parameters()) {
+      if (p.requires_grad()) trainable.push_back(p);
+    }
     torch::optim::AdamW optimizer(
-        model->parameters(),
+        trainable,
         torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
     int64_t step = 0;
     for (int epoch = 1; epoch <= options.epochs; ++epoch) {
@@ -192,7 +196,7 @@ absl::StatusOr<EvalResult> Train(ModelPackage* package, const std::vector<v1::Ex
         torch::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
         optimizer.zero_grad();
         loss.backward();
-        torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
+        torch::nn::utils::clip_grad_norm_(trainable, 1.0);
         optimizer.step();
         loss_sum += loss.item<double>() * batch.size();
         correct += at::argmax(logits, -1).eq(labels).sum().item<int64_t>();

@@ -31,6 +31,8 @@ class TransformerLayerImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding);
 
  private:
+  torch::Tensor FeedForward(const torch::Tensor& h);
+
   TransformerLayerOptions options_;
   torch::nn::LayerNorm attention_norm_{nullptr};
   torch::nn::Linear qkv_{nullptr};
