@@ -5,6 +5,8 @@
 //   mmfuse datagen    write a generated dataset file
 //   mmfuse train      train a model package
 //   mmfuse eval       evaluate a model package on a dataset file
+//   mmfuse flops      estimated GFLOPs of a package or fusion mode at given lengths
+//   mmfuse check      load a model package; exit 0 if it is whole
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -17,11 +19,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/numbers.h"
 #include "client/classifier_client.h"
 #include "data/dataset_io.h"
 #include "data/generator.h"
 #include "google/protobuf/util/json_util.h"
 #include "model/default_config.h"
+#include "model/flops.h"
 #include "model/inference.h"
 #include "model/model_config.h"
 #include "model/model_package.h"
@@ -51,7 +56,13 @@ ABSL_FLAG(std::string, config, "", "train: config.pbtxt to start from; empty = d
 ABSL_FLAG(int, epochs, 8, "train: epochs.");
 ABSL_FLAG(int, batch_size, 32, "train: batch size.");
 ABSL_FLAG(double, learning_rate, 2e-3, "train: peak learning rate.");
-ABSL_FLAG(std::string, model_dir, "models/default", "eval: model package directory.");
+ABSL_FLAG(std::string, model_dir, "models/default", "eval/flops/check: model package directory.");
+ABSL_FLAG(std::string, mode, "",
+          "train: fusion mode (concat, late, mbt, sft, locomt, pmf) replacing the config's; "
+          "flops: a mode on the default architecture, or \"all\"; empty = --model_dir's.");
+ABSL_FLAG(bool, train_prompts_only, false, "train: PMF trains only prompts, adapters and heads.");
+ABSL_FLAG(std::string, lengths, "", "flops: frames per modality, e.g. audio=100,video=64,text=48; "
+          "empty = the reference lengths.");
 
 namespace mmfuse {
 namespace {
@@ -221,6 +232,12 @@ int Train() {
     if (!read.ok()) return Fail(read.status());
     config = *read;
   }
+  if (!absl::GetFlag(FLAGS_mode).empty()) {
+    auto mode = model::ParseFusionMode(absl::GetFlag(FLAGS_mode));
+    if (!mode.ok()) return Fail(mode.status());
+    config.set_fusion_mode(*mode);
+  }
+  if (absl::GetFlag(FLAGS_train_prompts_only)) config.mutable_pmf()->set_train_prompts_only(true);
   model::SeedRandom(absl::GetFlag(FLAGS_seed));
   std::vector<std::string> labels = data::GeneratedLabels();
   if (labels.size() != config.num_classes()) labels.clear();
@@ -261,18 +278,88 @@ int Eval() {
   return 0;
 }
 
+// Frames per modality (model order) from --lengths, else reference lengths.
+absl::StatusOr<std::vector<int64_t>> Lengths(const v1::ModelConfig& config) {
+  std::vector<int64_t> frames = model::ReferenceFrames(config);
+  const std::string spec = absl::GetFlag(FLAGS_lengths);
+  if (spec.empty()) return frames;
+  frames.assign(config.modalities_size(), 0);
+  for (absl::string_view item : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    const int m = model::ModalityIndex(config, kv.first);
+    int64_t n = 0;
+    if (m < 0 || !absl::SimpleAtoi(kv.second, &n) || n < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--lengths: \"", item, "\" is not <modality>=<frames> with a modality of the model"));
+    }
+    frames[m] = n;
+  }
+  return frames;
+}
+
+int Flops() {
+  std::vector<v1::ModelConfig> configs;
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode.empty()) {
+    auto config = model::ReadModelConfig(absl::GetFlag(FLAGS_model_dir) + "/config.pbtxt");
+    if (!config.ok()) return Fail(config.status());
+    configs.push_back(*config);
+  } else {
+    std::vector<std::string> modes = {mode};
+    if (mode == "all") modes = {"concat", "late", "mbt", "sft", "locomt", "pmf"};
+    for (const std::string& name : modes) {
+      auto parsed = model::ParseFusionMode(name);
+      if (!parsed.ok()) return Fail(parsed.status());
+      v1::ModelConfig config = model::DefaultModelConfig();
+      config.set_fusion_mode(*parsed);
+      configs.push_back(config);
+    }
+  }
+  std::vector<std::string> rows;
+  for (const v1::ModelConfig& config : configs) {
+    absl::Status valid = model::ValidateModelConfig(config);
+    if (!valid.ok()) return Fail(valid);
+    auto frames = Lengths(config);
+    if (!frames.ok()) return Fail(frames.status());
+    const double gflops = model::MacsToGflops(model::ForwardMacs(config, *frames));
+    const std::string name = model::FusionModeName(config.fusion_mode());
+    if (absl::GetFlag(FLAGS_json)) {
+      rows.push_back(absl::StrCat("{\"mode\": \"", name, "\", \"gflops\": ", gflops, "}"));
+    } else {
+      rows.push_back(absl::StrCat(name, "\t", gflops, " GFLOPs"));
+    }
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << (rows.size() == 1 ? rows[0] : "[" + absl::StrJoin(rows, ", ") + "]") << "\n";
+  } else {
+    std::cout << absl::StrJoin(rows, "\n") << "\n";
+  }
+  return 0;
+}
+
+int Check() {
+  auto package = model::LoadModelPackage(absl::GetFlag(FLAGS_model_dir));
+  if (!package.ok()) return Fail(package.status());
+  std::cout << absl::GetFlag(FLAGS_model_dir) << ": model " << (*package)->config.name()
+            << ", fusion " << model::FusionModeName((*package)->config.fusion_mode()) << ", "
+            << model::ParameterCount(**package) << " trainable parameters\n";
+  return 0;
+}
+
 }  // namespace
 }  // namespace mmfuse
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "mmfuse <command> [flags]\n"
-      "commands: classify, info, health, datagen, train, eval\n"
+      "commands: classify, info, health, datagen, train, eval, flops, check\n"
       "  mmfuse classify --server 127.0.0.1:50051 [--data file --index N]\n"
       "  mmfuse info --server 127.0.0.1:50051\n"
-      "  mmfuse datagen --out data/train.mmds --examples 2000 --split 0\n"
-      "  mmfuse train --data data/train.mmds --eval_data data/test.mmds --out models/default\n"
-      "  mmfuse eval --model_dir models/default --data data/test.mmds --json");
+      "  mmfuse datagen --out datasets/train.mmds --examples 2000 --split 0\n"
+      "  mmfuse train --data datasets/train.mmds --eval_data datasets/test.mmds --out models/default\n"
+      "  mmfuse eval --model_dir models/default --data datasets/test.mmds --json\n"
+      "  mmfuse flops --mode all --lengths audio=400,video=256,text=192 --json\n"
+      "  mmfuse check --model_dir models/default");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
     std::fprintf(stderr, "%s\n", absl::ProgramUsageMessage());
@@ -286,6 +373,8 @@ int main(int argc, char** argv) {
   if (command == "datagen") return mmfuse::Datagen();
   if (command == "train") return mmfuse::Train();
   if (command == "eval") return mmfuse::Eval();
+  if (command == "flops") return mmfuse::Flops();
+  if (command == "check") return mmfuse::Check();
   std::fprintf(stderr, "mmfuse: unknown command \"%s\"\n%s\n", command.c_str(),
                absl::ProgramUsageMessage());
   return 2;

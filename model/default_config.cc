@@ -21,7 +21,7 @@ v1::ModelConfig DefaultModelConfig() {
   // Reference lengths are the benchmark's (audio 100, video 64, text 48).
   AddModality(&config, "audio", 40, 512, 100);
   AddModality(&config, "video", 64, 256, 64);
-  AddModality(&config, "text", 32, 128, 48);
+  AddModality(&config, "text", 32, 256, 48);
   config.set_num_classes(10);
   config.set_fusion_mode(v1::FUSION_MODE_CONCAT);
   v1::TransformerConfig* t = config.mutable_transformer();

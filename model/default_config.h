@@ -8,7 +8,7 @@
 namespace mmfuse::model {
 
 // audio (40-dim log-mel-like frames, up to 512), video (64-dim, up to 256),
-// text (32-dim, up to 128); 10 classes; d_model 64, 4 heads, one unimodal
+// text (32-dim, up to 256); 10 classes; d_model 64, 4 heads, one unimodal
 // and two fusion layers; concat fusion.
 v1::ModelConfig DefaultModelConfig();
 

@@ -5,9 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+BIN=${MMFUSE_BUILD_DIR:-build}/bin
 if [[ ! -f models/default/config.pbtxt ]]; then
   echo "run: creating the default model package (models/default)"
   ./scripts/make_default_model.sh models/default
+elif ! "$BIN/mmfuse" check --model_dir models/default >/dev/null 2>&1; then
+  # A package from an older architecture: remake it rather than fail.
+  echo "run: models/default does not load with this build; recreating it"
+  ./scripts/make_default_model.sh models/default
 fi
-exec "${MMFUSE_BUILD_DIR:-build}/bin/mmfuse-server" --host 127.0.0.1 --port 50051 \
+exec "$BIN/mmfuse-server" --host 127.0.0.1 --port 50051 \
   --metrics_port 9464 --model_dir models/default "$@"
