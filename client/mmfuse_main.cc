@@ -16,6 +16,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -360,6 +361,12 @@ int main(int argc, char** argv) {
       "  mmfuse eval --model_dir models/default --data datasets/test.mmds --json\n"
       "  mmfuse flops --mode all --lengths audio=400,video=256,text=192 --json\n"
       "  mmfuse check --model_dir models/default");
+  // --help lists every flag (by default absl lists only flags defined in a
+  // file named after the program).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view) { return true; };
+  usage.contains_helpshort_flags = [](absl::string_view) { return true; };
+  absl::SetFlagsUsageConfig(usage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
     std::fprintf(stderr, "%s\n", absl::ProgramUsageMessage());

@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/str_split.h"
 #include "model/inference.h"
 #include "server/server.h"
@@ -36,6 +37,12 @@ ABSL_FLAG(int, drain_timeout_s, 30, "Longest shutdown waits for open calls, in s
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Serves mmfuse.v1.MultimodalClassifier. Example:\n"
                                "  mmfuse-server --model_dir models/default --port 50051");
+  // --help lists every flag (by default absl lists only flags defined in a
+  // file named after the program).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view) { return true; };
+  usage.contains_helpshort_flags = [](absl::string_view) { return true; };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
 
   // Block the stop signals in every thread (threads inherit the mask) and

@@ -39,8 +39,9 @@ T Override(T flag, T from_config) {
 // that branch's encoders run.
 class ServedModel::Processor : public batching::BatchProcessor {
  public:
-  Processor(std::shared_ptr<const model::ModelPackage> package, std::vector<model::Branch> branches)
-      : package_(std::move(package)), branches_(std::move(branches)) {}
+  Processor(std::shared_ptr<const model::ModelPackage> package, std::vector<model::Branch> branches,
+            ServerMetrics* metrics)
+      : package_(std::move(package)), branches_(std::move(branches)), metrics_(metrics) {}
 
   std::vector<absl::Status> ProcessBatch(absl::Span<batching::Task* const> batch) override {
     std::vector<const model::FeatureMap*> samples;
@@ -49,6 +50,9 @@ class ServedModel::Processor : public batching::BatchProcessor {
       samples.push_back(&static_cast<ClassifyPayload*>(task->payload.get())->request->features());
     }
     const model::Branch& branch = branches_[batch.front()->branch];
+    if (metrics_ != nullptr) {
+      metrics_->RecordBatch(package_->config.name(), static_cast<int>(batch.size()));
+    }
     absl::StatusOr<std::vector<float>> probabilities =
         model::PredictProbabilities(*package_, samples, branch.modalities);
     if (!probabilities.ok()) return std::vector<absl::Status>(batch.size(), probabilities.status());
@@ -64,6 +68,7 @@ class ServedModel::Processor : public batching::BatchProcessor {
  private:
   std::shared_ptr<const model::ModelPackage> package_;
   std::vector<model::Branch> branches_;
+  ServerMetrics* metrics_;  // Not owned; may be null.
 };
 
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Load(const std::string& dir,
@@ -108,7 +113,7 @@ ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
       labels_(package_->labels),
       branches_(model::ResolveBranches(config_)),
       metrics_(options.metrics),
-      processor_(std::make_unique<Processor>(package_, branches_)) {
+      processor_(std::make_unique<Processor>(package_, branches_, options.metrics)) {
   priority_levels_ = std::max<int>(
       1, Override<int>(options.priority_levels, config_.batching().priority_levels()));
   info_.set_name(config_.name());

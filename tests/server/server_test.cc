@@ -305,6 +305,9 @@ TEST_F(ServerTest, MetricsCountRequestsByCode) {
               HasSubstr("mmfuse_requests_total{code=\"INVALID_ARGUMENT\",model=\"small\"} 1"));
   EXPECT_THAT(result->body, HasSubstr("mmfuse_rejected_total{model=\"small\",reason=\"invalid\"} 1"));
   EXPECT_THAT(result->body, HasSubstr("mmfuse_model_loaded{model=\"small\"} 1"));
+  // Sequential requests each ran in a batch of one.
+  EXPECT_THAT(result->body, HasSubstr("mmfuse_batch_size_count{model=\"small\"} 2"));
+  EXPECT_THAT(result->body, HasSubstr("mmfuse_batch_size_bucket{model=\"small\",le=\"1\"} 2"));
 }
 
 TEST_F(ServerTest, ShutdownAnswersLaterRequestsUnavailable) {
