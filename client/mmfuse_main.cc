@@ -52,6 +52,8 @@ ABSL_FLAG(int, examples, 2000, "datagen: number of examples.");
 ABSL_FLAG(uint64_t, seed, 1, "datagen/train/classify: seed.");
 ABSL_FLAG(int, split, 0, "datagen/classify: sample stream (0 = train, 1 = test, ...).");
 ABSL_FLAG(double, missing_rate, 0.0, "datagen: probability a modality is absent.");
+ABSL_FLAG(std::string, only, "",
+          "datagen: keep only this modality of every sample (same samples otherwise).");
 ABSL_FLAG(std::string, eval_data, "", "train: held-out dataset file evaluated each epoch.");
 ABSL_FLAG(std::string, config, "", "train: config.pbtxt to start from; empty = default.");
 ABSL_FLAG(int, epochs, 8, "train: epochs.");
@@ -62,6 +64,9 @@ ABSL_FLAG(std::string, mode, "",
           "train: fusion mode (concat, late, mbt, sft, locomt, pmf) replacing the config's; "
           "flops: a mode on the default architecture, or \"all\"; empty = --model_dir's.");
 ABSL_FLAG(bool, train_prompts_only, false, "train: PMF trains only prompts, adapters and heads.");
+ABSL_FLAG(std::string, init_from, "",
+          "train: start from this package's weights (same architecture), e.g. PMF prompt "
+          "training on unimodally trained streams.");
 ABSL_FLAG(std::string, lengths, "", "flops: frames per modality, e.g. audio=100,video=64,text=48; "
           "empty = the reference lengths.");
 
@@ -190,13 +195,23 @@ int Datagen() {
   data::Generator generator(options, absl::GetFlag(FLAGS_split));
   auto writer = data::DatasetWriter::Open(out);
   if (!writer.ok()) return Fail(writer.status());
+  const std::string only = absl::GetFlag(FLAGS_only);
+  int written = 0;
   for (int i = 0; i < absl::GetFlag(FLAGS_examples); ++i) {
-    absl::Status status = (*writer)->Write(generator.Next());
+    v1::Example example = generator.Next();
+    if (!only.empty()) {
+      if (example.features().count(only) == 0) continue;  // Nothing left to classify.
+      const v1::FeatureSequence kept = example.features().at(only);
+      example.mutable_features()->clear();
+      (*example.mutable_features())[only] = kept;
+    }
+    ++written;
+    absl::Status status = (*writer)->Write(example);
     if (!status.ok()) return Fail(status);
   }
   absl::Status status = (*writer)->Close();
   if (!status.ok()) return Fail(status);
-  std::fprintf(stderr, "wrote %d examples to %s\n", absl::GetFlag(FLAGS_examples), out.c_str());
+  std::fprintf(stderr, "wrote %d examples to %s\n", written, out.c_str());
   return 0;
 }
 
@@ -244,6 +259,12 @@ int Train() {
   if (labels.size() != config.num_classes()) labels.clear();
   auto package = model::NewModelPackage(config, labels);
   if (!package.ok()) return Fail(package.status());
+  if (!absl::GetFlag(FLAGS_init_from).empty()) {
+    auto init = model::LoadModelPackage(absl::GetFlag(FLAGS_init_from));
+    if (!init.ok()) return Fail(init.status());
+    absl::Status copied = model::CopyWeights(**init, package->get());
+    if (!copied.ok()) return Fail(copied);
+  }
 
   model::TrainOptions options;
   options.epochs = absl::GetFlag(FLAGS_epochs);

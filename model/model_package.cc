@@ -6,6 +6,7 @@
 
 #include <c10/util/Exception.h>
 #include <torch/serialize/input-archive.h>
+#include <torch/utils.h>
 #include <torch/serialize/output-archive.h>
 
 #include "absl/strings/str_cat.h"
@@ -65,6 +66,21 @@ absl::StatusOr<std::shared_ptr<ModelPackage>> NewModelPackage(const v1::ModelCon
     return absl::InternalError(absl::StrCat("cannot build the model: ", e.what_without_backtrace()));
   }
   return package;
+}
+
+absl::Status CopyWeights(const ModelPackage& from, ModelPackage* to) {
+  const auto source = from.model->named_parameters();
+  torch::NoGradGuard no_grad;
+  for (auto& p : to->model->named_parameters()) {
+    const torch::Tensor* s = source.find(p.key());
+    if (s == nullptr || !s->sizes().equals(p.value().sizes())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot initialise from ", from.config.name(), ": parameter ", p.key(),
+          s == nullptr ? " is missing" : " has another shape"));
+    }
+    p.value().copy_(*s);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(const std::string& dir) {

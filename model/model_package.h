@@ -30,6 +30,11 @@ struct ModelPackage {
 absl::StatusOr<std::shared_ptr<ModelPackage>> NewModelPackage(
     const v1::ModelConfig& config, std::vector<std::string> labels = {});
 
+// Copies every parameter of `from` into `to` (same names and shapes, e.g.
+// the same architecture with other trainable flags); an error names the
+// first parameter missing or misshapen.
+absl::Status CopyWeights(const ModelPackage& from, ModelPackage* to);
+
 // Loads `dir` and puts the model in eval mode.
 absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(const std::string& dir);
 

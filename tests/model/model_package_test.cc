@@ -118,3 +118,38 @@ TEST_F(ModelPackageTest, InvalidConfigIsRefusedNamingTheField) {
 
 }  // namespace
 }  // namespace mmfuse::model
+
+namespace mmfuse::model {
+namespace {
+
+TEST(CopyWeightsTest, CopiesIntoTheSameArchitectureWithOtherTrainableFlags) {
+  v1::ModelConfig config = testing::SmallModelConfig();
+  config.set_fusion_mode(v1::FUSION_MODE_PMF);
+  SeedRandom(1);
+  auto from = NewModelPackage(config);
+  v1::ModelConfig frozen = config;
+  frozen.mutable_pmf()->set_train_prompts_only(true);
+  SeedRandom(2);
+  auto to = NewModelPackage(frozen);
+  ASSERT_TRUE(from.ok() && to.ok());
+  ASSERT_TRUE(CopyWeights(**from, to->get()).ok());
+  const auto source = (*from)->model->named_parameters();
+  for (const auto& p : (*to)->model->named_parameters()) {
+    EXPECT_TRUE(p.value().equal(*source.find(p.key()))) << p.key();
+  }
+  EXPECT_LT(CountParameters(*(*to)->model), CountParameters(*(*from)->model));
+}
+
+TEST(CopyWeightsTest, OtherArchitectureIsRefusedNamingTheParameter) {
+  auto from = NewModelPackage(testing::SmallModelConfig());
+  v1::ModelConfig other = testing::SmallModelConfig();
+  other.set_fusion_mode(v1::FUSION_MODE_LATE);
+  auto to = NewModelPackage(other);
+  ASSERT_TRUE(from.ok() && to.ok());
+  absl::Status status = CopyWeights(**from, to->get());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("is missing"));
+}
+
+}  // namespace
+}  // namespace mmfuse::model
