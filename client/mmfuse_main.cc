@@ -41,7 +41,8 @@ ABSL_FLAG(std::string, data, "",
 ABSL_FLAG(int, index, 0, "classify: index of the sample in --data.");
 ABSL_FLAG(int, label, -1, "classify: class of the generated sample; -1 = random.");
 ABSL_FLAG(int, top_k, 3, "classify: classes to return.");
-ABSL_FLAG(std::string, budget, "balanced", "classify: accurate, balanced or fast.");
+ABSL_FLAG(std::string, budget, "balanced",
+          "classify/eval: accurate (full branch), balanced (the gate) or fast.");
 ABSL_FLAG(double, max_gflops, 0, "classify: GFLOP cap of the branch; 0 = none.");
 ABSL_FLAG(int, priority, 0, "classify: 0 = default, 1 = most urgent.");
 ABSL_FLAG(int, timeout_ms, 10000, "classify/info/health: RPC deadline in ms.");
@@ -63,6 +64,18 @@ ABSL_FLAG(std::string, model_dir, "models/default", "eval/flops/check: model pac
 ABSL_FLAG(std::string, mode, "",
           "train: fusion mode (concat, late, mbt, sft, locomt, pmf) replacing the config's; "
           "flops: a mode on the default architecture, or \"all\"; empty = --model_dir's.");
+ABSL_FLAG(bool, gate, false,
+          "train: gated model (DynMM): experts per branch (default branches text, audio, video, "
+          "full unless the config lists some), then the gate with the experts frozen.");
+ABSL_FLAG(double, lambda, 0.1, "train --gate: weight of the resource loss.");
+ABSL_FLAG(int, gate_epochs, 30, "train --gate: epochs of gate training.");
+ABSL_FLAG(bool, gumbel, false, "train --gate: Gumbel noise on the gate logits in training.");
+ABSL_FLAG(double, end_temperature, 0.5, "train --gate: final softmax temperature (from 1).");
+ABSL_FLAG(std::string, gate_data, "",
+          "train --gate: dataset the gate learns on; empty = --data. Held-out data shows the "
+          "gate how the experts do on samples they were not trained on.");
+ABSL_FLAG(double, easy_fraction, 0.0,
+          "datagen: fraction of samples whose text alone gives the class (the rest need fusion).");
 ABSL_FLAG(bool, train_prompts_only, false, "train: PMF trains only prompts, adapters and heads.");
 ABSL_FLAG(std::string, init_from, "",
           "train: start from this package's weights (same architecture), e.g. PMF prompt "
@@ -192,6 +205,7 @@ int Datagen() {
   data::GeneratorOptions options;
   options.seed = absl::GetFlag(FLAGS_seed);
   options.missing_rate = absl::GetFlag(FLAGS_missing_rate);
+  options.easy_fraction = absl::GetFlag(FLAGS_easy_fraction);
   data::Generator generator(options, absl::GetFlag(FLAGS_split));
   auto writer = data::DatasetWriter::Open(out);
   if (!writer.ok()) return Fail(writer.status());
@@ -215,16 +229,23 @@ int Datagen() {
   return 0;
 }
 
-void PrintEval(const model::EvalResult& result) {
+void PrintEval(const v1::ModelConfig& config, const model::EvalResult& result) {
+  const std::vector<model::Branch> branches = model::ResolveBranches(config);
+  std::vector<std::string> fractions;
+  for (size_t b = 0; b < branches.size() && b < result.branch_fraction.size(); ++b) {
+    fractions.push_back(absl::GetFlag(FLAGS_json)
+                            ? absl::StrCat("\"", branches[b].name, "\": ", result.branch_fraction[b])
+                            : absl::StrCat(branches[b].name, " ", result.branch_fraction[b]));
+  }
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("{\"examples\": %lld, \"accuracy\": %.6f, \"mean_loss\": %.6f, "
-                "\"mean_gflops\": %.6f}\n",
+                "\"mean_gflops\": %.6f, \"branch_fraction\": {%s}}\n",
                 static_cast<long long>(result.examples), result.accuracy, result.mean_loss,
-                result.mean_gflops);
+                result.mean_gflops, absl::StrJoin(fractions, ", ").c_str());
   } else {
-    std::printf("examples %lld  accuracy %.4f  loss %.4f  mean GFLOPs %.5f\n",
+    std::printf("examples %lld  accuracy %.4f  loss %.4f  mean GFLOPs %.5f  branches: %s\n",
                 static_cast<long long>(result.examples), result.accuracy, result.mean_loss,
-                result.mean_gflops);
+                result.mean_gflops, absl::StrJoin(fractions, ", ").c_str());
   }
 }
 
@@ -254,6 +275,8 @@ int Train() {
     config.set_fusion_mode(*mode);
   }
   if (absl::GetFlag(FLAGS_train_prompts_only)) config.mutable_pmf()->set_train_prompts_only(true);
+  const bool gated = absl::GetFlag(FLAGS_gate);
+  if (gated && config.branches_size() < 2) model::AddDefaultBranches(&config);
   model::SeedRandom(absl::GetFlag(FLAGS_seed));
   std::vector<std::string> labels = data::GeneratedLabels();
   if (labels.size() != config.num_classes()) labels.clear();
@@ -274,6 +297,23 @@ int Train() {
   options.progress = true;
   absl::StatusOr<model::EvalResult> result = model::Train(package->get(), *train, eval, options);
   if (!result.ok()) return Fail(result.status());
+  if (gated) {
+    model::GateTrainOptions gate;
+    gate.epochs = absl::GetFlag(FLAGS_gate_epochs);
+    gate.lambda = absl::GetFlag(FLAGS_lambda);
+    gate.gumbel = absl::GetFlag(FLAGS_gumbel);
+    gate.end_temperature = absl::GetFlag(FLAGS_end_temperature);
+    std::vector<v1::Example> gate_data;
+    if (!absl::GetFlag(FLAGS_gate_data).empty()) {
+      auto read = data::ReadDataset(absl::GetFlag(FLAGS_gate_data));
+      if (!read.ok()) return Fail(read.status());
+      gate_data = std::move(*read);
+    }
+    gate.seed = options.seed;
+    gate.progress = true;
+    result = model::TrainGate(package->get(), gate_data.empty() ? *train : gate_data, eval, gate);
+    if (!result.ok()) return Fail(result.status());
+  }
 
   v1::TrainingRecord* record = (*package)->config.mutable_training();
   record->set_seed(options.seed);
@@ -284,7 +324,7 @@ int Train() {
   record->set_dataset(data_path);
   absl::Status saved = model::SaveModelPackage(**package, out);
   if (!saved.ok()) return Fail(saved);
-  PrintEval(*result);
+  PrintEval((*package)->config, *result);
   std::fprintf(stderr, "saved model package to %s\n", out.c_str());
   return 0;
 }
@@ -294,9 +334,12 @@ int Eval() {
   if (!package.ok()) return Fail(package.status());
   auto examples = data::ReadDataset(absl::GetFlag(FLAGS_data));
   if (!examples.ok()) return Fail(examples.status());
-  absl::StatusOr<model::EvalResult> result = model::Evaluate(**package, *examples);
+  absl::StatusOr<v1::BudgetLevel> budget = ParseBudget(absl::GetFlag(FLAGS_budget));
+  if (!budget.ok()) return Fail(budget.status());
+  absl::StatusOr<model::EvalResult> result =
+      model::Evaluate(**package, *examples, /*batch_size=*/64, *budget);
   if (!result.ok()) return Fail(result.status());
-  PrintEval(*result);
+  PrintEval((*package)->config, *result);
   return 0;
 }
 

@@ -6,6 +6,9 @@
 #include "common/check.h"
 
 namespace mmfuse::data {
+namespace {
+constexpr float kEasySignalGain = 2.5f;
+}  // namespace
 
 std::vector<GeneratedModality> GeneratorOptions::DefaultModalities() {
   return {{"audio", 40, 16, 64}, {"video", 64, 8, 32}, {"text", 32, 4, 24}};
@@ -17,14 +20,15 @@ const std::vector<std::string>& GeneratedLabels() {
   return *labels;
 }
 
-int Generator::Symbol(const std::string& modality, int label) {
+int Generator::Symbol(const std::string& modality, int label, bool easy) {
   if (modality == "audio") return label % 5;
   if (modality == "video") return label % 2;
-  return label / 2;  // text
+  return easy ? 5 + label : label / 2;  // text
 }
 
 int Generator::AlphabetSize(const std::string& modality) {
-  return modality == "video" ? 2 : 5;
+  if (modality == "video") return 2;
+  return modality == "text" ? 5 + kGeneratedClasses : 5;
 }
 
 Generator::Generator(const GeneratorOptions& options, uint64_t stream)
@@ -49,6 +53,11 @@ Generator::Generator(const GeneratorOptions& options, uint64_t stream)
       // the width.
       const double scale = options_.signal * std::sqrt(m.feature_dim) / std::sqrt(norm);
       for (float& v : proto) v = static_cast<float>(v * scale);
+    }
+    // Whole-class text symbols (easy samples) are louder: text alone must
+    // solve an easy sample.
+    for (size_t s = 5; s < symbols.size(); ++s) {
+      for (float& v : symbols[s]) v *= kEasySignalGain;
     }
     prototypes_.push_back(std::move(symbols));
   }
@@ -77,12 +86,15 @@ v1::Example Generator::NextOfClass(int label) {
     }
   }
 
+  // Drawn only when asked for, so data without easy samples stays the same.
+  const bool easy = options_.easy_fraction > 0 && unit(rng_) < options_.easy_fraction;
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int m = 0; m < num_modalities; ++m) {
     if (!present[m]) continue;
     const GeneratedModality& spec = options_.modalities[m];
-    const int symbol = Symbol(spec.name, label);
-    const int alphabet = AlphabetSize(spec.name);
+    const int symbol = Symbol(spec.name, label, easy);
+    // Distractors come from the partial symbols only.
+    const int alphabet = spec.name == "text" ? 5 : AlphabetSize(spec.name);
     const int frames =
         std::uniform_int_distribution<int>(spec.min_frames, spec.max_frames)(rng_);
     v1::FeatureSequence& seq = (*example.mutable_features())[spec.name];
@@ -97,7 +109,8 @@ v1::Example Generator::NextOfClass(int label) {
       if (f == forced_event || draw < options_.event_rate) {
         proto = prototypes_[m][symbol].data();
       } else if (draw < options_.event_rate + options_.distractor_rate) {
-        const int other = (symbol + 1 +
+        const int base = symbol % alphabet;
+        const int other = (base + 1 +
                            std::uniform_int_distribution<int>(0, alphabet - 2)(rng_)) %
                           alphabet;
         proto = prototypes_[m][other].data();

@@ -41,6 +41,10 @@ struct GeneratorOptions {
   // Probability that a modality is absent from a sample (at least one always
   // stays). In [0, 1). Default 0.
   double missing_rate = 0.0;
+  // Fraction of "easy" samples whose text frames carry the whole class (a
+  // symbol of its own per class) instead of the partial view: text alone
+  // solves them, the rest need fusion. In [0, 1]. Default 0.
+  double easy_fraction = 0.0;
   // Modalities, in model order. Names must be audio, video, text.
   std::vector<GeneratedModality> modalities = DefaultModalities();
 
@@ -64,8 +68,10 @@ class Generator {
   v1::Example NextOfClass(int label);
 
  private:
-  // Symbol of `label` as seen by modality `modality_index`, and alphabet size.
-  static int Symbol(const std::string& modality, int label);
+  // Symbol of `label` as seen by `modality`, and alphabet size. Text's
+  // alphabet holds 5 partial symbols, then one whole-class symbol per class
+  // for easy samples.
+  static int Symbol(const std::string& modality, int label, bool easy);
   static int AlphabetSize(const std::string& modality);
 
   GeneratorOptions options_;

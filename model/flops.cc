@@ -1,6 +1,7 @@
 #include "model/flops.h"
 
 #include "model/locomt_views.h"
+#include "model/model_config.h"
 
 namespace mmfuse::model {
 namespace {
@@ -97,6 +98,25 @@ int64_t ForwardMacs(const v1::ModelConfig& config, const std::vector<int64_t>& f
     default:  // Concat: a fusion CLS and every token.
       return macs + fusion_layers * TransformerLayerMacs(1 + all_tokens, d, ff) + d * classes;
   }
+}
+
+int64_t BranchMacs(const v1::ModelConfig& config, int branch, const std::vector<int64_t>& frames) {
+  const Branch b = ResolveBranches(config)[branch];
+  std::vector<int64_t> expert_frames;
+  for (int m : b.modalities) expert_frames.push_back(m < static_cast<int>(frames.size()) ? frames[m] : 0);
+  return ForwardMacs(ExpertConfig(config, b), expert_frames);
+}
+
+int64_t GateMacs(const v1::ModelConfig& config, const std::vector<int64_t>& frames) {
+  const int branches = static_cast<int>(ResolveBranches(config).size());
+  if (branches < 2) return 0;
+  const int64_t summary = config.gate().summary_dim() > 0 ? config.gate().summary_dim() : 16;
+  const int64_t hidden = config.gate().hidden_dim() > 0 ? config.gate().hidden_dim() : 32;
+  int64_t macs = 0;
+  for (int m = 0; m < config.modalities_size() && m < static_cast<int>(frames.size()); ++m) {
+    macs += frames[m] * config.modalities(m).feature_dim() * summary;
+  }
+  return macs + config.modalities_size() * (summary + 1) * hidden + hidden * branches;
 }
 
 std::vector<int64_t> ReferenceFrames(const v1::ModelConfig& config) {

@@ -24,6 +24,13 @@ int64_t TransformerLayerMacs(int64_t tokens, int64_t d_model, int64_t ff_dim);
 // (tests check it against the multiply-adds the code executes).
 int64_t ForwardMacs(const v1::ModelConfig& config, const std::vector<int64_t>& frames);
 
+// Multiply-adds of branch `branch` (an index into ResolveBranches) for one
+// sample: its expert over the branch's modalities.
+int64_t BranchMacs(const v1::ModelConfig& config, int branch, const std::vector<int64_t>& frames);
+
+// Multiply-adds of the gate for one sample (zero for single-branch models).
+int64_t GateMacs(const v1::ModelConfig& config, const std::vector<int64_t>& frames);
+
 // GFLOPs as reported to users: 2 FLOPs per multiply-add.
 inline double MacsToGflops(int64_t macs) { return 2.0 * static_cast<double>(macs) * 1e-9; }
 

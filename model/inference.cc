@@ -12,23 +12,51 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/collate.h"
+#include "model/model_config.h"
 #include "model/model_package.h"
+#include "model/multimodal_model.h"
 
 namespace mmfuse::model {
 
+namespace {
+
+std::vector<float> ToVector(const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous();
+  std::vector<float> out(c.numel());
+  std::memcpy(out.data(), c.data_ptr<float>(), out.size() * sizeof(float));
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<float>> PredictProbabilities(
-    const ModelPackage& package, absl::Span<const FeatureMap* const> samples,
-    const std::vector<int>& run_modalities) {
+    const ModelPackage& package, absl::Span<const FeatureMap* const> samples, int branch) {
   try {
     c10::InferenceMode guard;
-    std::vector<ModalityInput> inputs = Collate(package.config, samples, run_modalities);
-    FusionTransformer model = package.model;  // Shares the module; forward is not const.
-    torch::Tensor probabilities = at::softmax(model->forward(inputs), -1).contiguous();
-    std::vector<float> out(probabilities.numel());
-    std::memcpy(out.data(), probabilities.data_ptr<float>(), out.size() * sizeof(float));
-    return out;
+    MultimodalModel model = package.model;  // Shares the module; forward is not const.
+    if (branch < 0 || branch >= model->num_branches()) {
+      return absl::InvalidArgumentError(absl::StrCat("branch ", branch, " does not exist"));
+    }
+    const std::vector<Branch> branches = ResolveBranches(package.config);
+    std::vector<ModalityInput> inputs =
+        Collate(package.config, samples, branches[branch].modalities);
+    return ToVector(at::softmax(model->forward(inputs, branch), -1));
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("model forward failed: ", e.what_without_backtrace()));
+  }
+}
+
+absl::StatusOr<std::vector<float>> GateLogits(const ModelPackage& package,
+                                              absl::Span<const FeatureMap* const> samples) {
+  try {
+    c10::InferenceMode guard;
+    MultimodalModel model = package.model;
+    if (!model->has_gate()) return absl::FailedPreconditionError("the model has no gate");
+    std::vector<int> all(package.config.modalities_size());
+    for (int m = 0; m < package.config.modalities_size(); ++m) all[m] = m;
+    return ToVector(model->gate()->forward(Collate(package.config, samples, all)));
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("gate forward failed: ", e.what_without_backtrace()));
   }
 }
 

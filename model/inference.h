@@ -18,12 +18,17 @@ namespace mmfuse::model {
 struct ModelPackage;
 using FeatureMap = google::protobuf::Map<std::string, v1::FeatureSequence>;
 
-// Class probabilities of a batch, row-major [samples.size() x num_classes].
-// Runs only the encoders of `run_modalities` (model order indices), under
-// InferenceMode on the calling thread. Features must be validated.
+// Class probabilities of a batch, row-major [samples.size() x num_classes],
+// from the expert of `branch` (an index into ResolveBranches): only the
+// encoders of that branch's modalities run. Under InferenceMode on the
+// calling thread. Features must be validated.
 absl::StatusOr<std::vector<float>> PredictProbabilities(
-    const ModelPackage& package, absl::Span<const FeatureMap* const> samples,
-    const std::vector<int>& run_modalities);
+    const ModelPackage& package, absl::Span<const FeatureMap* const> samples, int branch);
+
+// The gate's branch logits, row-major [samples.size() x branches]. Only for
+// packages with several branches.
+absl::StatusOr<std::vector<float>> GateLogits(const ModelPackage& package,
+                                              absl::Span<const FeatureMap* const> samples);
 
 // Trainable parameters of the package's model.
 int64_t ParameterCount(const ModelPackage& package);

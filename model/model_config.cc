@@ -163,6 +163,41 @@ std::vector<Branch> ResolveBranches(const v1::ModelConfig& config) {
   return branches;
 }
 
+v1::ModelConfig ExpertConfig(const v1::ModelConfig& config, const Branch& branch) {
+  v1::ModelConfig expert = config;
+  expert.clear_modalities();
+  expert.clear_branches();
+  for (int m : branch.modalities) *expert.add_modalities() = config.modalities(m);
+  for (const v1::BranchConfig& b : config.branches()) {
+    if (b.name() == branch.name && b.fusion_mode() != v1::FUSION_MODE_UNSPECIFIED) {
+      expert.set_fusion_mode(b.fusion_mode());
+    }
+  }
+  // A view table names modalities the expert may lack; the default table
+  // adapts to any subset.
+  if (expert.modalities_size() != config.modalities_size()) expert.clear_locomt();
+  return expert;
+}
+
+int FullBranch(const std::vector<Branch>& branches) {
+  int best = 0;
+  for (int b = 1; b < static_cast<int>(branches.size()); ++b) {
+    if (branches[b].modalities.size() > branches[best].modalities.size()) best = b;
+  }
+  return best;
+}
+
+void AddDefaultBranches(v1::ModelConfig* config) {
+  config->clear_branches();
+  for (const char* name : {"text", "audio", "video"}) {
+    if (ModalityIndex(*config, name) < 0) continue;
+    v1::BranchConfig* b = config->add_branches();
+    b->set_name(name);
+    b->add_modalities(name);
+  }
+  config->add_branches()->set_name("full");
+}
+
 std::string FusionModeName(v1::FusionMode mode) {
   std::string name = v1::FusionMode_Name(mode);
   const std::string prefix = "FUSION_MODE_";

@@ -38,6 +38,17 @@ struct Branch {
 // The config's branches, or the single branch "full" with every modality.
 std::vector<Branch> ResolveBranches(const v1::ModelConfig& config);
 
+// The config a branch's expert is built from: `config` restricted to the
+// branch's modalities (model order) and the branch's fusion mode.
+v1::ModelConfig ExpertConfig(const v1::ModelConfig& config, const Branch& branch);
+
+// Index of the full branch (the one with every modality), else of the
+// branch with the most modalities.
+int FullBranch(const std::vector<Branch>& branches);
+
+// The gated default: {text}, {audio}, {video} and the full branch.
+void AddDefaultBranches(v1::ModelConfig* config);
+
 // Lowercase name of a fusion mode ("concat"), and back (error names the
 // choices).
 std::string FusionModeName(v1::FusionMode mode);

@@ -61,7 +61,7 @@ absl::StatusOr<std::shared_ptr<ModelPackage>> NewModelPackage(const v1::ModelCon
   package->config = config;
   package->labels = std::move(labels);
   try {
-    package->model = FusionTransformer(config);
+    package->model = MultimodalModel(config);
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("cannot build the model: ", e.what_without_backtrace()));
   }

@@ -1,6 +1,7 @@
 // ModelPackage: a directory holding a trained model.
 //   config.pbtxt  ModelConfig in protobuf text format
-//   weights.pt    LibTorch-serialised parameters of the FusionTransformer
+//   weights.pt    LibTorch-serialised parameters of the MultimodalModel
+//                 (one expert per branch, and the gate)
 //   labels.txt    one class name per line, num_classes lines
 // Load refuses a package whose parts disagree (missing file, truncated or
 // mismatched weights, wrong label count) with an error naming the part.
@@ -14,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "model/fusion_transformer.h"
+#include "model/multimodal_model.h"
 #include "mmfuse/v1/model_config.pb.h"
 
 namespace mmfuse::model {
@@ -22,7 +23,7 @@ namespace mmfuse::model {
 struct ModelPackage {
   v1::ModelConfig config;
   std::vector<std::string> labels;
-  FusionTransformer model{nullptr};
+  MultimodalModel model{nullptr};
 };
 
 // A fresh package with randomly initialised weights (seeded by the caller's

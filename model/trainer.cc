@@ -10,13 +10,20 @@
 
 #include <ATen/ops/argmax.h>
 #include <ATen/ops/from_blob.h>
+#include <ATen/ops/log.h>
+#include <ATen/ops/one_hot.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/softmax.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
+#include <torch/utils.h>
 
 #include "absl/strings/str_cat.h"
+#include "model/branch_policy.h"
 #include "model/collate.h"
 #include "model/flops.h"
 #include "model/inference.h"
@@ -64,6 +71,21 @@ absl::Status CheckExamples(const v1::ModelConfig& config, const std::vector<v1::
   return absl::OkStatus();
 }
 
+std::vector<int64_t> Frames(const v1::ModelConfig& config, const v1::Example& e) {
+  std::vector<int64_t> frames(config.modalities_size(), 0);
+  for (const auto& [name, seq] : e.features()) frames[ModalityIndex(config, name)] = seq.frames();
+  return frames;
+}
+
+// Whether branch `b` can answer `frames` (see BranchPolicy::Choose).
+bool Usable(const BranchPolicy& policy, int b, const std::vector<int64_t>& frames) {
+  if (b == policy.full_branch()) return true;
+  for (int m : policy.branches()[b].modalities) {
+    if (frames[m] == 0) return false;
+  }
+  return true;
+}
+
 torch::Tensor Labels(const std::vector<const v1::Example*>& batch) {
   std::vector<int64_t> labels;
   for (const v1::Example* e : batch) labels.push_back(e->label());
@@ -101,36 +123,125 @@ void DropModalities(std::vector<ModalityInput>* inputs, double rate, std::mt1993
 
 bool StderrIsTty() { return isatty(STDERR_FILENO) == 1; }
 
+// Trains one expert on `examples` (those its branch can use).
+void TrainExpert(FusionTransformer& expert, const v1::ModelConfig& config,
+                 const std::vector<const v1::Example*>& examples, const TrainOptions& options,
+                 const std::string& name, std::mt19937_64* rng) {
+  const std::vector<int> all = AllModalities(config);
+  std::vector<size_t> order(examples.size());
+  std::iota(order.begin(), order.end(), 0);
+  const int64_t steps_per_epoch = (examples.size() + options.batch_size - 1) / options.batch_size;
+  const int64_t total_steps = std::max<int64_t>(1, steps_per_epoch * options.epochs);
+  const bool tty = options.progress && StderrIsTty();
+  std::vector<torch::Tensor> trainable;
+  for (const torch::Tensor& p : expert->parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  torch::optim::AdamW optimizer(
+      trainable,
+      torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
+  int64_t step = 0;
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    expert->train();
+    std::shuffle(order.begin(), order.end(), *rng);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    for (size_t start = 0; start < order.size(); start += options.batch_size, ++step) {
+      std::vector<const v1::Example*> batch;
+      for (size_t i = start; i < std::min(order.size(), start + options.batch_size); ++i) {
+        batch.push_back(examples[order[i]]);
+      }
+      std::vector<ModalityInput> inputs = Collate(config, Features(batch), all);
+      DropModalities(&inputs, options.modality_dropout, rng);
+      const double lr = 0.5 * options.learning_rate *
+                        (1 + std::cos(M_PI * static_cast<double>(step) / total_steps));
+      for (auto& group : optimizer.param_groups()) {
+        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      }
+      const torch::Tensor labels = Labels(batch);
+      const torch::Tensor logits = expert->forward(inputs);
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
+      optimizer.zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(trainable, 1.0);
+      optimizer.step();
+      loss_sum += loss.item<double>() * batch.size();
+      correct += at::argmax(logits, -1).eq(labels).sum().item<int64_t>();
+      seen += batch.size();
+      if (tty) {
+        std::fprintf(stderr, "\r%s epoch %d/%d  step %lld/%lld  loss %.4f  acc %.3f   ",
+                     name.c_str(), epoch, options.epochs, static_cast<long long>(step + 1),
+                     static_cast<long long>(total_steps), loss_sum / seen,
+                     static_cast<double>(correct) / seen);
+      }
+    }
+    if (options.progress) {
+      std::fprintf(stderr, "%s%s epoch %d/%d  train loss %.4f  train acc %.4f\n", tty ? "\r" : "",
+                   name.c_str(), epoch, options.epochs, loss_sum / std::max<int64_t>(1, seen),
+                   static_cast<double>(correct) / std::max<int64_t>(1, seen));
+    }
+  }
+  expert->eval();
+}
+
+// A tensor [rows, cols] from row-major floats.
+torch::Tensor Matrix(std::vector<float> values, int64_t rows, int64_t cols) {
+  return at::from_blob(values.data(), {rows, cols}, at::kFloat).clone();
+}
+
 }  // namespace
 
 absl::StatusOr<EvalResult> Evaluate(const ModelPackage& package,
-                                    const std::vector<v1::Example>& examples, int batch_size) {
+                                    const std::vector<v1::Example>& examples, int batch_size,
+                                    v1::BudgetLevel level) {
   absl::Status valid = CheckExamples(package.config, examples, "eval");
   if (!valid.ok()) return valid;
-  EvalResult result;
-  const std::vector<int> all = AllModalities(package.config);
+  const BranchPolicy policy(package.config);
+  const int num_branches = static_cast<int>(policy.branches().size());
   const int num_classes = static_cast<int>(package.config.num_classes());
-  double loss_sum = 0;
-  double gflops_sum = 0;
+  v1::ComputeBudget budget;
+  budget.set_level(level);
+  EvalResult result;
+  result.branch_fraction.assign(num_branches, 0);
+  double loss_sum = 0, gflops_sum = 0;
   int64_t correct = 0;
   for (size_t start = 0; start < examples.size(); start += batch_size) {
-    std::vector<const FeatureMap*> batch;
-    for (size_t i = start; i < std::min(examples.size(), start + batch_size); ++i) {
-      batch.push_back(&examples[i].features());
+    const size_t end = std::min(examples.size(), start + batch_size);
+    std::vector<const FeatureMap*> all_features;
+    for (size_t i = start; i < end; ++i) all_features.push_back(&examples[i].features());
+    std::vector<float> logits;
+    if (policy.NeedsGate(budget)) {
+      absl::StatusOr<std::vector<float>> gate = GateLogits(package, all_features);
+      if (!gate.ok()) return gate.status();
+      logits = std::move(*gate);
     }
-    absl::StatusOr<std::vector<float>> probabilities = PredictProbabilities(package, batch, all);
-    if (!probabilities.ok()) return probabilities.status();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const v1::Example& e = examples[start + i];
-      const float* row = probabilities->data() + i * num_classes;
-      const int predicted = static_cast<int>(std::max_element(row, row + num_classes) - row);
-      correct += predicted == static_cast<int>(e.label());
-      loss_sum += -std::log(std::max(row[e.label()], 1e-12f));
-      std::vector<int64_t> frames(package.config.modalities_size(), 0);
-      for (const auto& [name, seq] : e.features()) {
-        frames[ModalityIndex(package.config, name)] = seq.frames();
+    // Group the batch by chosen branch; each group runs only its expert.
+    std::vector<std::vector<size_t>> groups(num_branches);
+    std::vector<BranchChoice> choices(end - start);
+    for (size_t i = start; i < end; ++i) {
+      const std::vector<int64_t> frames = Frames(package.config, examples[i]);
+      absl::Span<const float> row;
+      if (!logits.empty()) row = absl::MakeConstSpan(logits).subspan((i - start) * num_branches, num_branches);
+      absl::StatusOr<BranchChoice> choice = policy.Choose(frames, budget, row, 0);
+      if (!choice.ok()) return choice.status();
+      choices[i - start] = *choice;
+      groups[choice->branch].push_back(i);
+      gflops_sum += policy.Gflops(choice->branch, choice->gate_ran, frames);
+    }
+    for (int b = 0; b < num_branches; ++b) {
+      if (groups[b].empty()) continue;
+      std::vector<const FeatureMap*> batch;
+      for (size_t i : groups[b]) batch.push_back(&examples[i].features());
+      absl::StatusOr<std::vector<float>> probabilities = PredictProbabilities(package, batch, b);
+      if (!probabilities.ok()) return probabilities.status();
+      for (size_t k = 0; k < groups[b].size(); ++k) {
+        const v1::Example& e = examples[groups[b][k]];
+        const float* row = probabilities->data() + k * num_classes;
+        const int predicted = static_cast<int>(std::max_element(row, row + num_classes) - row);
+        correct += predicted == static_cast<int>(e.label());
+        loss_sum += -std::log(std::max(row[e.label()], 1e-12f));
+        result.branch_fraction[b] += 1;
       }
-      gflops_sum += MacsToGflops(ForwardMacs(package.config, frames));
     }
   }
   result.examples = static_cast<int64_t>(examples.size());
@@ -138,6 +249,7 @@ absl::StatusOr<EvalResult> Evaluate(const ModelPackage& package,
     result.accuracy = static_cast<double>(correct) / result.examples;
     result.mean_loss = loss_sum / result.examples;
     result.mean_gflops = gflops_sum / result.examples;
+    for (double& f : result.branch_fraction) f /= result.examples;
   }
   return result;
 }
@@ -145,88 +257,158 @@ absl::StatusOr<EvalResult> Evaluate(const ModelPackage& package,
 absl::StatusOr<EvalResult> Train(ModelPackage* package, const std::vector<v1::Example>& train,
                                  const std::vector<v1::Example>& eval,
                                  const TrainOptions& options) {
-  if (options.epochs < 1 || options.batch_size < 1) {
+  if (options.epochs < 0 || options.batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("train: epochs=", options.epochs,
-                                                   " and batch_size=", options.batch_size,
-                                                   " must be >= 1"));
+                                                   " must be >= 0 and batch_size=",
+                                                   options.batch_size, " >= 1"));
   }
   if (train.empty()) return absl::InvalidArgumentError("train: no training examples");
   absl::Status valid = CheckExamples(package->config, train, "train");
   if (!valid.ok()) return valid;
   LimitMathThreads(1);
-
-  const std::vector<int> all = AllModalities(package->config);
-  FusionTransformer& model = package->model;
+  const BranchPolicy policy(package->config);
   std::mt19937_64 rng(options.seed);
-  std::vector<size_t> order(train.size());
-  std::iota(order.begin(), order.end(), 0);
-  const int64_t steps_per_epoch = (train.size() + options.batch_size - 1) / options.batch_size;
-  const int64_t total_steps = steps_per_epoch * options.epochs;
-  const bool tty = options.progress && StderrIsTty();
-
   try {
-    std::vector<torch::Tensor> trainable;
-    for (const torch::Tensor& p : model->parameters()) {
-      if (p.requires_grad()) trainable.push_back(p);
-    }
-    torch::optim::AdamW optimizer(
-        trainable,
-        torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
-    int64_t step = 0;
-    for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-      model->train();
-      std::shuffle(order.begin(), order.end(), rng);
-      double loss_sum = 0;
-      int64_t correct = 0;
-      int64_t seen = 0;
-      for (size_t start = 0; start < order.size(); start += options.batch_size, ++step) {
-        std::vector<const v1::Example*> batch;
-        for (size_t i = start; i < std::min(order.size(), start + options.batch_size); ++i) {
-          batch.push_back(&train[order[i]]);
-        }
-        std::vector<ModalityInput> inputs = Collate(package->config, Features(batch), all);
-        DropModalities(&inputs, options.modality_dropout, &rng);
-        const double lr = 0.5 * options.learning_rate *
-                          (1 + std::cos(M_PI * static_cast<double>(step) / total_steps));
-        for (auto& group : optimizer.param_groups()) {
-          static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-        }
-        torch::Tensor labels = Labels(batch);
-        torch::Tensor logits = model->forward(inputs);
-        torch::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
-        optimizer.zero_grad();
-        loss.backward();
-        torch::nn::utils::clip_grad_norm_(trainable, 1.0);
-        optimizer.step();
-        loss_sum += loss.item<double>() * batch.size();
-        correct += at::argmax(logits, -1).eq(labels).sum().item<int64_t>();
-        seen += batch.size();
-        if (tty) {
-          std::fprintf(stderr, "\repoch %d/%d  step %lld/%lld  loss %.4f  acc %.3f   ", epoch,
-                       options.epochs, static_cast<long long>(step + 1),
-                       static_cast<long long>(total_steps), loss_sum / seen,
-                       static_cast<double>(correct) / seen);
-        }
+    for (int b = 0; b < static_cast<int>(policy.branches().size()); ++b) {
+      const Branch& branch = policy.branches()[b];
+      std::vector<const v1::Example*> usable;
+      for (const v1::Example& e : train) {
+        if (Usable(policy, b, Frames(package->config, e))) usable.push_back(&e);
       }
-      model->eval();
-      if (options.progress) {
-        std::string line = absl::StrCat("epoch ", epoch, "/", options.epochs, "  train loss ",
-                                        loss_sum / seen, "  train acc ",
-                                        static_cast<double>(correct) / seen);
-        if (!eval.empty()) {
-          absl::StatusOr<EvalResult> result = Evaluate(*package, eval);
-          if (!result.ok()) return result.status();
-          absl::StrAppend(&line, "  eval acc ", result->accuracy, "  eval loss ",
-                          result->mean_loss);
-        }
-        std::fprintf(stderr, "%s%s\n", tty ? "\r" : "", line.c_str());
+      if (usable.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("train: no example has the modalities of branch ", branch.name));
       }
+      TrainExpert(package->model->expert(b), ExpertConfig(package->config, branch), usable,
+                  options, absl::StrCat("expert ", branch.name), &rng);
     }
   } catch (const c10::Error& e) {
-    model->eval();
+    package->model->eval();
     return absl::InternalError(absl::StrCat("training failed: ", e.what_without_backtrace()));
   }
-  model->eval();
+  package->model->eval();
+  return Evaluate(*package, eval.empty() ? train : eval);
+}
+
+absl::StatusOr<EvalResult> TrainGate(ModelPackage* package, const std::vector<v1::Example>& train,
+                                     const std::vector<v1::Example>& eval,
+                                     const GateTrainOptions& options) {
+  if (!package->model->has_gate()) {
+    return absl::FailedPreconditionError("train --gate: the config has fewer than two branches");
+  }
+  if (options.epochs < 1 || options.batch_size < 1 || options.lambda < 0) {
+    return absl::InvalidArgumentError("train --gate: epochs, batch_size >= 1 and lambda >= 0");
+  }
+  absl::Status valid = CheckExamples(package->config, train, "train");
+  if (!valid.ok()) return valid;
+  LimitMathThreads(1);
+  const BranchPolicy policy(package->config);
+  const int64_t n = static_cast<int64_t>(train.size());
+  const int64_t nb = static_cast<int64_t>(policy.branches().size());
+
+  // Frozen experts: each one's probability of the true class and whether it
+  // is right, for every example it can answer; costs relative to the full
+  // branch. Computed once, so gate epochs are cheap.
+  std::vector<float> p_true(n * nb, 0), right(n * nb, 0), usable(n * nb, 0), cost(n * nb, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const std::vector<int64_t> frames = Frames(package->config, train[i]);
+    const double full = policy.Gflops(policy.full_branch(), false, frames);
+    for (int64_t b = 0; b < nb; ++b) {
+      usable[i * nb + b] = Usable(policy, static_cast<int>(b), frames);
+      cost[i * nb + b] = static_cast<float>(policy.Gflops(static_cast<int>(b), false, frames) / full);
+    }
+  }
+  const int classes = static_cast<int>(package->config.num_classes());
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int64_t start = 0; start < n; start += 256) {
+      std::vector<int64_t> rows;
+      std::vector<const FeatureMap*> batch;
+      for (int64_t i = start; i < std::min(n, start + 256); ++i) {
+        if (usable[i * nb + b] == 0) continue;
+        rows.push_back(i);
+        batch.push_back(&train[i].features());
+      }
+      if (batch.empty()) continue;
+      auto probabilities = PredictProbabilities(*package, batch, static_cast<int>(b));
+      if (!probabilities.ok()) return probabilities.status();
+      for (size_t k = 0; k < rows.size(); ++k) {
+        const float* row = probabilities->data() + k * classes;
+        const uint32_t label = train[rows[k]].label();
+        p_true[rows[k] * nb + b] = row[label];
+        right[rows[k] * nb + b] =
+            static_cast<float>(std::max_element(row, row + classes) - row) == label;
+      }
+    }
+  }
+
+  try {
+    torch::manual_seed(options.seed);
+    Gate& gate = package->model->gate();
+    gate->train();
+    torch::optim::Adam optimizer(gate->parameters(), torch::optim::AdamOptions(options.learning_rate));
+    std::mt19937_64 rng(options.seed);
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    const std::vector<int> all = AllModalities(package->config);
+    const bool tty = options.progress && StderrIsTty();
+    for (int epoch = 0; epoch < options.epochs; ++epoch) {
+      const double t = options.epochs > 1 ? static_cast<double>(epoch) / (options.epochs - 1) : 1;
+      const double temperature = options.start_temperature *
+                                 std::pow(options.end_temperature / options.start_temperature, t);
+      std::shuffle(order.begin(), order.end(), rng);
+      double loss_sum = 0, right_sum = 0, cost_sum = 0;
+      for (int64_t start = 0; start < n; start += options.batch_size) {
+        const int64_t end = std::min(n, start + options.batch_size);
+        std::vector<const FeatureMap*> batch;
+        std::vector<float> bp, bu, bc, br;
+        for (int64_t k = start; k < end; ++k) {
+          const int64_t i = order[k];
+          batch.push_back(&train[i].features());
+          for (int64_t b = 0; b < nb; ++b) {
+            bp.push_back(p_true[i * nb + b]);
+            bu.push_back(usable[i * nb + b]);
+            bc.push_back(cost[i * nb + b]);
+            br.push_back(right[i * nb + b]);
+          }
+        }
+        const int64_t rows = end - start;
+        const torch::Tensor p = Matrix(bp, rows, nb), c = Matrix(bc, rows, nb);
+        const torch::Tensor r = Matrix(br, rows, nb);
+        const torch::Tensor mask = Matrix(bu, rows, nb) == 0;
+        torch::Tensor logits = gate->forward(Collate(package->config, batch, all));
+        if (options.gumbel) logits = logits - at::log(-at::log(at::rand_like(logits).clamp(1e-9, 1 - 1e-9)));
+        logits = logits.masked_fill(mask, -1e9);
+        const torch::Tensor soft = at::softmax(logits / temperature, -1);
+        const torch::Tensor hard = at::one_hot(at::argmax(soft, -1), nb).to(at::kFloat);
+        // Straight-through: the forward pass uses the hard choice, gradients
+        // flow through the tempered softmax.
+        const torch::Tensor g = hard - soft.detach() + soft;
+        const torch::Tensor task = -at::log((g * p).sum(1) + 1e-6).mean();
+        const torch::Tensor resource = options.lambda * (g * c).sum(1).mean();
+        const torch::Tensor loss = task + resource;
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        loss_sum += loss.item<double>() * rows;
+        right_sum += (hard * r).sum().item<double>();
+        cost_sum += (hard * c).sum().item<double>();
+        if (tty) {
+          std::fprintf(stderr, "\rgate epoch %d/%d  loss %.4f  acc %.3f  cost %.3f of full   ",
+                       epoch + 1, options.epochs, loss_sum / end, right_sum / end, cost_sum / end);
+        }
+      }
+      if (options.progress) {
+        std::fprintf(stderr, "%sgate epoch %d/%d  tau %.3f  loss %.4f  train acc %.4f  "
+                     "expected cost %.3f of full\n", tty ? "\r" : "", epoch + 1, options.epochs,
+                     temperature, loss_sum / n, right_sum / n, cost_sum / n);
+      }
+    }
+    gate->eval();
+  } catch (const c10::Error& e) {
+    package->model->eval();
+    return absl::InternalError(absl::StrCat("gate training failed: ", e.what_without_backtrace()));
+  }
+  package->model->eval();
   return Evaluate(*package, eval.empty() ? train : eval);
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "mmfuse/v1/classifier.pb.h"
 #include "mmfuse/v1/dataset.pb.h"
 
 namespace mmfuse::model {
@@ -17,7 +18,9 @@ namespace mmfuse::model {
 struct ModelPackage;
 
 struct TrainOptions {
-  // Passes over the training set. >= 1. Default 8.
+  // Passes over the training set. >= 0 (0 keeps the experts as they are,
+  // e.g. to train only a gate over experts loaded with --init_from).
+  // Default 8.
   int epochs = 8;
   // Examples per optimiser step. >= 1. Default 32.
   int batch_size = 32;
@@ -35,22 +38,57 @@ struct TrainOptions {
   bool progress = false;
 };
 
+// Stage 2 of gated training (DynMM): the gate learns, experts frozen.
+struct GateTrainOptions {
+  // Passes over the training set. >= 1. Default 30.
+  int epochs = 30;
+  // Examples per step. >= 1. Default 64.
+  int batch_size = 64;
+  // Adam learning rate. Default 2e-3.
+  double learning_rate = 2e-3;
+  // Weight of the resource loss: lambda * sum_b mean(g_b) * cost_b / cost_full.
+  // >= 0. Default 0.1.
+  double lambda = 0.1;
+  // Softmax temperature, annealed geometrically from start to end over the
+  // epochs; the forward pass is always the hard (straight-through) choice.
+  // DynMM's modality-level reference keeps 1; annealing further makes the
+  // logits so large that budgets can no longer shift the choice.
+  double start_temperature = 1.0;
+  double end_temperature = 0.5;
+  // Gumbel noise on the logits during training. Default off.
+  bool gumbel = false;
+  uint64_t seed = 1;
+  bool progress = false;
+};
+
 struct EvalResult {
   int64_t examples = 0;
   double accuracy = 0;      // Top-1, in [0, 1].
   double mean_loss = 0;     // Cross-entropy.
-  double mean_gflops = 0;   // Per example, at its own lengths.
+  double mean_gflops = 0;   // Per example, at its own lengths, gate included.
+  // Fraction of examples each branch answered (ResolveBranches order).
+  std::vector<double> branch_fraction;
 };
 
-// Trains `package->model` in place on `train`; evaluates on `eval` (may be
-// empty) after each epoch; returns the final evaluation (of `train` when
-// `eval` is empty). Leaves the model in eval mode.
+// Stage 1: trains every branch's expert in place on the examples it can
+// use; evaluates on `eval` (may be empty) after each epoch; returns the
+// final evaluation (of `train` when `eval` is empty). Leaves the model in
+// eval mode. For a gated package, evaluation goes through the current gate.
 absl::StatusOr<EvalResult> Train(ModelPackage* package, const std::vector<v1::Example>& train,
                                  const std::vector<v1::Example>& eval,
                                  const TrainOptions& options);
 
+// Stage 2: trains the gate of a package with several branches, experts
+// frozen; returns the evaluation of `eval` (or `train`) through the gate.
+absl::StatusOr<EvalResult> TrainGate(ModelPackage* package, const std::vector<v1::Example>& train,
+                                     const std::vector<v1::Example>& eval,
+                                     const GateTrainOptions& options);
+
+// Evaluates with the branch choice a request of budget `level` gets
+// (BALANCED: through the gate; ACCURATE: the full branch).
 absl::StatusOr<EvalResult> Evaluate(const ModelPackage& package,
-                                    const std::vector<v1::Example>& examples, int batch_size = 64);
+                                    const std::vector<v1::Example>& examples, int batch_size = 64,
+                                    v1::BudgetLevel level = v1::BUDGET_LEVEL_BALANCED);
 
 }  // namespace mmfuse::model
 

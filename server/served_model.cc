@@ -23,6 +23,7 @@ struct ClassifyPayload : batching::Payload {
   CallContext call;
   std::function<void(absl::Status)> done;
   std::vector<int64_t> frames;        // Per modality, model order; 0 = absent.
+  bool gate_ran = false;              // The gate's cost was spent on it.
   std::vector<float> probabilities;   // Filled by the processor.
 };
 
@@ -39,9 +40,8 @@ T Override(T flag, T from_config) {
 // that branch's encoders run.
 class ServedModel::Processor : public batching::BatchProcessor {
  public:
-  Processor(std::shared_ptr<const model::ModelPackage> package, std::vector<model::Branch> branches,
-            ServerMetrics* metrics)
-      : package_(std::move(package)), branches_(std::move(branches)), metrics_(metrics) {}
+  Processor(std::shared_ptr<const model::ModelPackage> package, ServerMetrics* metrics)
+      : package_(std::move(package)), metrics_(metrics) {}
 
   std::vector<absl::Status> ProcessBatch(absl::Span<batching::Task* const> batch) override {
     std::vector<const model::FeatureMap*> samples;
@@ -49,12 +49,11 @@ class ServedModel::Processor : public batching::BatchProcessor {
     for (batching::Task* task : batch) {
       samples.push_back(&static_cast<ClassifyPayload*>(task->payload.get())->request->features());
     }
-    const model::Branch& branch = branches_[batch.front()->branch];
     if (metrics_ != nullptr) {
       metrics_->RecordBatch(package_->config.name(), static_cast<int>(batch.size()));
     }
     absl::StatusOr<std::vector<float>> probabilities =
-        model::PredictProbabilities(*package_, samples, branch.modalities);
+        model::PredictProbabilities(*package_, samples, batch.front()->branch);
     if (!probabilities.ok()) return std::vector<absl::Status>(batch.size(), probabilities.status());
     const size_t classes = probabilities->size() / batch.size();
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -67,7 +66,6 @@ class ServedModel::Processor : public batching::BatchProcessor {
 
  private:
   std::shared_ptr<const model::ModelPackage> package_;
-  std::vector<model::Branch> branches_;
   ServerMetrics* metrics_;  // Not owned; may be null.
 };
 
@@ -111,9 +109,9 @@ ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
     : package_(std::move(package)),
       config_(package_->config),
       labels_(package_->labels),
-      branches_(model::ResolveBranches(config_)),
       metrics_(options.metrics),
-      processor_(std::make_unique<Processor>(package_, branches_, options.metrics)) {
+      policy_(config_),
+      processor_(std::make_unique<Processor>(package_, options.metrics)) {
   priority_levels_ = std::max<int>(
       1, Override<int>(options.priority_levels, config_.batching().priority_levels()));
   info_.set_name(config_.name());
@@ -130,15 +128,12 @@ ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
   for (int m = 0; m < config_.modalities_size(); ++m) {
     (*info_.mutable_reference_frames())[config_.modalities(m).name()] = reference[m];
   }
-  for (const model::Branch& branch : branches_) {
+  for (int b = 0; b < static_cast<int>(policy_.branches().size()); ++b) {
+    const model::Branch& branch = policy_.branches()[b];
     v1::BranchInfo* info = info_.add_branches();
     info->set_name(branch.name);
-    std::vector<int64_t> frames(config_.modalities_size(), 0);
-    for (int m : branch.modalities) {
-      info->add_modalities(config_.modalities(m).name());
-      frames[m] = reference[m];
-    }
-    info->set_gflops(model::MacsToGflops(model::ForwardMacs(config_, frames)));
+    for (int m : branch.modalities) info->add_modalities(config_.modalities(m).name());
+    info->set_gflops(policy_.Gflops(b, /*gate_ran=*/false, reference));
   }
   info_.set_d_model(config_.transformer().d_model());
   info_.set_num_layers(config_.transformer().unimodal_layers() +
@@ -152,6 +147,16 @@ ServedModel::~ServedModel() { Shutdown(); }
 void ServedModel::Shutdown() {
   if (batcher_ != nullptr) batcher_->Shutdown();
   if (metrics_ != nullptr) metrics_->SetModelLoaded(name(), false);
+}
+
+absl::StatusOr<model::BranchChoice> ServedModel::ChooseBranch(
+    const v1::ClassifyRequest& request, const std::vector<int64_t>& frames) const {
+  std::vector<float> logits;
+  if (policy_.NeedsGate(request.budget())) {
+    const model::FeatureMap* features = &request.features();
+    MMFUSE_ASSIGN_OR_RETURN(logits, model::GateLogits(*package_, absl::MakeConstSpan(&features, 1)));
+  }
+  return policy_.Choose(frames, request.budget(), logits, load_bias_.load());
 }
 
 void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyResponse* response,
@@ -168,17 +173,26 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
   payload->call = call;
   payload->done = std::move(done);
   payload->frames.assign(config_.modalities_size(), 0);
-  int64_t tokens = 1;  // The fusion CLS token.
   for (int m = 0; m < config_.modalities_size(); ++m) {
     auto it = request->features().find(config_.modalities(m).name());
     if (it != request->features().end()) payload->frames[m] = it->second.frames();
-    tokens += payload->frames[m];
   }
 
+  // Gate on admission, on this thread: the batch then holds one branch only.
+  absl::StatusOr<model::BranchChoice> choice = ChooseBranch(*request, payload->frames);
+  if (!choice.ok()) {
+    if (metrics_ != nullptr) metrics_->RecordRejected(name(), "invalid");
+    std::function<void(absl::Status)> refuse = std::move(payload->done);
+    refuse(choice.status());
+    return;
+  }
+  payload->gate_ran = choice->gate_ran;
+  int64_t tokens = 0;
+  for (int m : policy_.branches()[choice->branch].modalities) tokens += 1 + payload->frames[m];
+
   auto task = std::make_unique<batching::Task>();
-  // Until the gate lands every request takes the first (full) branch.
-  task->branch = 0;
-  task->tokens = tokens;
+  task->branch = choice->branch;
+  task->tokens = std::max<int64_t>(1, tokens);
   task->priority = request->priority() == 0 ? -1 : static_cast<int>(request->priority()) - 1;
   task->deadline = call.deadline;
   task->is_cancelled = call.is_cancelled;
@@ -189,7 +203,7 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
       const batching::TaskTimings& t = task->timings;
       const v1::ClassifyRequest& request = *payload->request;
       v1::ClassifyResponse& response = *payload->response;
-      const model::Branch& branch = branches_[task->branch];
+      const model::Branch& branch = policy_.branches()[task->branch];
       response.set_request_id(request.request_id());
       response.set_model(name());
       const int top_k = std::max<int>(1, request.top_k());
@@ -205,13 +219,10 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
         score->set_probability(payload->probabilities[order[i]]);
       }
       response.set_branch(branch.name);
-      std::vector<int64_t> frames(config_.modalities_size(), 0);
       for (int m : branch.modalities) {
-        if (payload->frames[m] == 0) continue;
-        response.add_modalities_used(config_.modalities(m).name());
-        frames[m] = payload->frames[m];
+        if (payload->frames[m] > 0) response.add_modalities_used(config_.modalities(m).name());
       }
-      const double gflops = model::MacsToGflops(model::ForwardMacs(config_, frames));
+      const double gflops = policy_.Gflops(task->branch, payload->gate_ran, payload->frames);
       response.set_gflops(gflops);
       response.set_batch_size(t.batch_size);
       *response.mutable_budget() = request.budget();

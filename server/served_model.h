@@ -7,6 +7,7 @@
 #ifndef MMFUSE_SERVER_SERVED_MODEL_H_
 #define MMFUSE_SERVER_SERVED_MODEL_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 #include "batching/batcher.h"
 #include "mmfuse/v1/classifier.pb.h"
 #include "mmfuse/v1/model_config.pb.h"
+#include "model/branch_policy.h"
 #include "model/model_config.h"
 
 namespace mmfuse::model {
@@ -75,17 +77,25 @@ class ServedModel {
 
   batching::BatcherStats Stats() const { return batcher_->Stats(); }
 
+  // Process-wide shift toward cheaper branches (0 = none): the gate's score
+  // of branch b loses bias * cost_b / cost_full. Set under load.
+  void SetLoadBias(double bias) { load_bias_.store(bias); }
+  double load_bias() const { return load_bias_.load(); }
+
  private:
   class Processor;
   ServedModel(std::shared_ptr<const model::ModelPackage> package, const ServingOptions& options);
+  absl::StatusOr<model::BranchChoice> ChooseBranch(const v1::ClassifyRequest& request,
+                                                   const std::vector<int64_t>& frames) const;
 
   std::shared_ptr<const model::ModelPackage> package_;
   v1::ModelConfig config_;
   std::vector<std::string> labels_;
-  std::vector<model::Branch> branches_;
   v1::ModelInfo info_;
   int priority_levels_ = 1;
   ServerMetrics* metrics_;
+  model::BranchPolicy policy_;
+  std::atomic<double> load_bias_{0};
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<batching::Batcher> batcher_;  // Declared last: stops first.
 };

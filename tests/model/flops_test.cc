@@ -14,11 +14,13 @@ TEST(FlopsTest, LayerCountMatchesHandDerivation) {
 
 TEST(FlopsTest, ForwardCountsEveryMatmul) {
   const v1::ModelConfig config = testing::SmallModelConfig();  // d 16, ff 32
-  // audio 10 frames of dim 6, text 4 frames of dim 4, video absent.
-  const int64_t expected = 10 * 6 * 16 + TransformerLayerMacs(10, 16, 32) +  // audio
-                           4 * 4 * 16 + TransformerLayerMacs(4, 16, 32) +    // text
-                           TransformerLayerMacs(1 + 10 + 4, 16, 32) +        // fusion
-                           16 * 10;                                          // head
+  // audio 10 frames of dim 6, text 4 frames of dim 4, video absent. Each
+  // modality runs its unimodal layer on its CLS and frames; concat fuses a
+  // fusion CLS and both sequences.
+  const int64_t expected = 10 * 6 * 16 + TransformerLayerMacs(1 + 10, 16, 32) +  // audio
+                           4 * 4 * 16 + TransformerLayerMacs(1 + 4, 16, 32) +    // text
+                           TransformerLayerMacs(1 + 11 + 5, 16, 32) +            // fusion
+                           16 * 10;                                              // head
   EXPECT_EQ(ForwardMacs(config, {10, 0, 4}), expected);
 }
 

@@ -77,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(
                       "unknown modality \"smell\""},
         BadConfigCase{"no fusion mode",
                       [](v1::ModelConfig* c) { c->set_fusion_mode(v1::FUSION_MODE_UNSPECIFIED); },
-                      "fusion_mode=FUSION_MODE_UNSPECIFIED is not supported"}));
+                      "fusion_mode=0 is not set; choose one of concat, late, mbt, sft, locomt, pmf"}));
 
 TEST(ModelConfigTest, BranchesDefaultToOneFullBranch) {
   const std::vector<Branch> branches = ResolveBranches(testing::SmallModelConfig());

@@ -38,7 +38,7 @@ class ModelPackageTest : public ::testing::Test {
   std::vector<float> Predict(const ModelPackage& package) {
     std::vector<const FeatureMap*> samples;
     for (const auto& e : examples_) samples.push_back(&e.features());
-    auto probabilities = PredictProbabilities(package, samples, {0, 1, 2});
+    auto probabilities = PredictProbabilities(package, samples, 0);
     EXPECT_TRUE(probabilities.ok()) << probabilities.status();
     return probabilities.ok() ? *probabilities : std::vector<float>{};
   }
