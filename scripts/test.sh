@@ -14,7 +14,7 @@ if [[ ! -f "$TSAN_DIR/build.ninja" ]]; then
     -DMMFUSE_SANITIZE=thread >"$TSAN_DIR.configure.log" 2>&1 || {
     cat "$TSAN_DIR.configure.log" >&2; exit 1; }
 fi
-cmake --build "$TSAN_DIR" -j2 --target batcher_test fake_clock_test | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+cmake --build "$TSAN_DIR" -j2 --target batcher_test fake_clock_test load_bias_test | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
 test "${PIPESTATUS[0]}" -eq 0 || { echo "test: TSan build failed" >&2; exit 1; }
 (cd "$TSAN_DIR" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --output-on-failure -j2 -R '^(Batcher|FakeClock)')
+  ctest --output-on-failure -j2 -R '^(Batcher|FakeClock|LoadBias)')

@@ -98,6 +98,10 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(
   for (uint32_t size : b.preferred_batch_sizes()) batcher.preferred_batch_sizes.push_back(size);
   for (uint64_t edge : b.length_bucket_edges()) batcher.length_bucket_edges.push_back(edge);
   batcher.clock = options.clock;
+  if (options.adaptive_load_bias) {
+    MMFUSE_ASSIGN_OR_RETURN(served->load_bias_controller_,
+                            batching::LoadBiasController::Create(options.load_bias));
+  }
   MMFUSE_ASSIGN_OR_RETURN(served->batcher_,
                           batching::Batcher::Create(batcher, served->processor_.get()));
   if (served->metrics_ != nullptr) served->metrics_->SetModelLoaded(served->name(), true);
@@ -233,6 +237,9 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
       if (metrics_ != nullptr) {
         metrics_->RecordComputed(name(), branch.name, t.started - t.enqueued,
                                  t.finished - t.started, gflops);
+      }
+      if (load_bias_controller_ != nullptr) {
+        SetLoadBias(load_bias_controller_->Observe(t.started - t.enqueued, t.finished));
       }
     } else if (metrics_ != nullptr) {
       const char* reason = status.code() == absl::StatusCode::kResourceExhausted ? "queue_full"

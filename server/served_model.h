@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "batching/batcher.h"
+#include "batching/load_bias.h"
 #include "mmfuse/v1/classifier.pb.h"
 #include "mmfuse/v1/model_config.pb.h"
 #include "model/branch_policy.h"
@@ -39,6 +40,10 @@ struct ServingOptions {
   int64_t max_batch_tokens = 0;
   int priority_levels = 0;
   int64_t default_timeout_ms = 0;
+  // Load-adaptive gating: raise the bias toward cheap branches while queue
+  // waits exceed load_bias.target_wait (batching/load_bias.h). Off by default.
+  bool adaptive_load_bias = false;
+  batching::LoadBiasOptions load_bias;
   ServerMetrics* metrics = nullptr;  // Not owned; may be null.
   Clock* clock = nullptr;            // Not owned; nullptr = real clock.
 };
@@ -96,6 +101,7 @@ class ServedModel {
   ServerMetrics* metrics_;
   model::BranchPolicy policy_;
   std::atomic<double> load_bias_{0};
+  std::unique_ptr<batching::LoadBiasController> load_bias_controller_;  // Null = off.
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<batching::Batcher> batcher_;  // Declared last: stops first.
 };
