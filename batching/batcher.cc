@@ -175,6 +175,8 @@ class Batcher::Impl {
     absl::MutexLock lock(&mu_);
     BatcherStats stats = stats_;
     stats.queued = queues_.size();
+    stats.queued_by_branch = queues_.SizeByBranch();
+    stats.max_queue_size = options_.max_queue_size;
     return stats;
   }
 
@@ -333,7 +335,7 @@ class Batcher::Impl {
 
   mutable absl::Mutex mu_;
   QueueSet queues_ ABSL_GUARDED_BY(mu_);
-  BatcherStats stats_ ABSL_GUARDED_BY(mu_);  // `queued` is filled by Stats()
+  BatcherStats stats_ ABSL_GUARDED_BY(mu_);  // `queued*`, max_queue_size: by Stats()
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   // Bumped when an idle worker should look again before its wake time: a
   // queue became ready, the next wake time moved earlier, or shutdown.

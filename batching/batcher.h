@@ -18,6 +18,7 @@
 #define MMFUSE_BATCHING_BATCHER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -74,6 +75,10 @@ struct BatcherStats {
   int64_t rejected_full = 0;     // RESOURCE_EXHAUSTED at Submit
   int64_t expired = 0;           // DEADLINE_EXCEEDED before compute
   int64_t cancelled = 0;         // CANCELLED before compute
+  // Tasks waiting now by Task::branch (all length buckets); only branches
+  // with waiting tasks appear. Sums to `queued`.
+  std::map<int, int64_t> queued_by_branch;
+  int64_t max_queue_size = 0;    // Options::max_queue_size (per queue)
 };
 
 class Batcher {

@@ -33,6 +33,12 @@ int64_t QueueSet::QueueSize(const Key& key) const {
   return it == queues_.end() ? 0 : it->second.size;
 }
 
+std::map<int, int64_t> QueueSet::SizeByBranch() const {
+  std::map<int, int64_t> sizes;
+  for (const auto& [key, queue] : queues_) sizes[key.branch] += queue.size;
+  return sizes;
+}
+
 bool QueueSet::Add(const Key& key, int priority, absl::Time deadline,
                    std::unique_ptr<Task> task, absl::Time now) {
   ABSL_RAW_CHECK(priority >= 0 && priority < options_.priority_levels,

@@ -73,6 +73,9 @@ class QueueSet {
   bool empty() const { return size_ == 0; }
   // Tasks waiting in one queue.
   int64_t QueueSize(const Key& key) const;
+  // Tasks waiting by branch (summed over buckets); branches with none are
+  // left out.
+  std::map<int, int64_t> SizeByBranch() const;
 
   // Queues `task` (its timings.enqueued already set to `now`) at priority
   // level `priority` (resolved, in range) of queue `key`. The caller checked

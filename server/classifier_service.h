@@ -3,17 +3,30 @@
 // finished from the batcher's completion, on whatever thread runs it. Nothing
 // blocks in a handler or a reaction.
 //
+// Feature streams (StreamFeatures, StreamFeaturesInteractive): each chunk is
+// checked and appended by a FeatureAssembler as it is read; the half-close
+// submits the assembled request to ServedModel::Classify like Classify does.
+// The stream and idle timeouts run on one StreamTimer thread owned by the
+// service; a stream's state is freed once gRPC is done with the call and the
+// timer has dropped its callback (reference counted, nothing waits).
+//
 // Thread-safety: thread-safe. Models are added before the server starts and
 // outlive it.
 #ifndef MMFUSE_SERVER_CLASSIFIER_SERVICE_H_
 #define MMFUSE_SERVER_CLASSIFIER_SERVICE_H_
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
 #include "mmfuse/v1/classifier.grpc.pb.h"
+#include "server/feature_assembler.h"
 #include "server/served_model.h"
 
 namespace mmfuse::server {
@@ -21,11 +34,36 @@ namespace mmfuse::server {
 // Most requests of one ClassifyStream in flight at once; the stream stops
 // reading (gRPC flow control pushes back on the client) until one finishes.
 inline constexpr int kMaxStreamInflight = 256;
+// Most interim classifications of one StreamFeaturesInteractive call in
+// flight at once; the stream stops reading until one is answered.
+inline constexpr int kMaxInterimInflight = 4;
+
+class StreamTimer;
+
+struct FeatureStreamOptions {
+  // Per-stream limits checked as chunks arrive (max_stream_bytes default
+  // 64 MiB, max_chunks default 100000); see FeatureAssembler::Options.
+  FeatureAssembler::Options limits;
+  // Longest a feature stream may stay open before its half-close; then it
+  // ends DEADLINE_EXCEEDED. > 0. Default 60 s.
+  absl::Duration stream_timeout = absl::Seconds(60);
+  // Longest a feature stream may go without a chunk (from its opening, and
+  // from each chunk) before its half-close; then it ends DEADLINE_EXCEEDED.
+  // > 0. Default 10 s.
+  absl::Duration idle_timeout = absl::Seconds(10);
+  // Not owned; must outlive the service. nullptr = the real clock.
+  Clock* clock = nullptr;
+};
 
 class ClassifierService final : public v1::MultimodalClassifier::CallbackService {
  public:
-  // `metrics` is not owned and may be null.
-  explicit ClassifierService(ServerMetrics* metrics) : metrics_(metrics) {}
+  // Checks `options`; errors name the field and its limit.
+  static absl::Status ValidateOptions(const FeatureStreamOptions& options);
+
+  // `metrics` is not owned and may be null. `streams` must have passed
+  // ValidateOptions.
+  explicit ClassifierService(ServerMetrics* metrics, const FeatureStreamOptions& streams = {});
+  ~ClassifierService() override;
 
   // The first model added is the default. Call before serving.
   void AddModel(std::unique_ptr<ServedModel> model);
@@ -47,6 +85,17 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
                                          const v1::GetModelInfoRequest* request,
                                          v1::ModelInfo* response) override;
+  grpc::ServerReadReactor<v1::FeatureChunk>* StreamFeatures(
+      grpc::CallbackServerContext* context, v1::ClassifyResponse* response) override;
+  grpc::ServerBidiReactor<v1::FeatureChunk, v1::ClassifyResponse>* StreamFeaturesInteractive(
+      grpc::CallbackServerContext* context) override;
+
+  // Feature streams whose state is held now (open, or ended and not yet
+  // freed).
+  int64_t open_feature_streams() const;
+  // Waits until at most `n` feature streams are held, or `deadline` (on the
+  // service's clock); returns whether that happened. For tests and tools.
+  bool AwaitOpenFeatureStreamsAtMost(int64_t n, absl::Time deadline) const;
 
   // Counts, since start, of requests routed to a model (accepted) and of
   // those answered, so shutdown can prove nothing accepted was lost.
@@ -63,14 +112,29 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
   void RecordAccepted() { accepted_.fetch_add(1); }
   void RecordAnswered(const absl::Status& status);
 
+  // For the feature stream reactors.
+  ServerMetrics* metrics() const { return metrics_; }
+  const FeatureStreamOptions& stream_options() const { return streams_; }
+  Clock* clock() const { return clock_; }
+  StreamTimer* stream_timer() const { return timer_.get(); }
+  void StreamOpened();
+  void StreamClosed();
+
  private:
   ServerMetrics* metrics_;
+  const FeatureStreamOptions streams_;
+  Clock* const clock_;
   std::map<std::string, std::unique_ptr<ServedModel>> models_;
   ServedModel* default_model_ = nullptr;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> accepted_{0};
   std::atomic<int64_t> answered_{0};
   std::atomic<int64_t> answered_ok_{0};
+  mutable absl::Mutex streams_mu_;
+  int64_t open_streams_ ABSL_GUARDED_BY(streams_mu_) = 0;
+  // Declared last, destroyed first: dropping its callbacks may free streams,
+  // which call StreamClosed().
+  std::unique_ptr<StreamTimer> timer_;
 };
 
 }  // namespace mmfuse::server

@@ -28,7 +28,22 @@ ABSL_FLAG(int64_t, max_batch_tokens, 0, "Most tokens per batch; 0 = the package'
 ABSL_FLAG(int64_t, default_timeout_ms, 0,
           "Timeout for requests without a deadline, in ms; 0 = the package's value (none).");
 ABSL_FLAG(int, max_receive_message_bytes, 64 << 20, "Largest request message, in bytes.");
+ABSL_FLAG(bool, adaptive_gating, false,
+          "Shift the gate toward cheaper branches while queue waits exceed "
+          "--target_queue_wait_us (bounded steps, hysteresis).");
+ABSL_FLAG(int64_t, target_queue_wait_us, 5000, "Queue wait that --adaptive_gating defends, in us.");
 ABSL_FLAG(int, drain_timeout_s, 30, "Longest shutdown waits for open calls, in seconds.");
+ABSL_FLAG(int64_t, max_stream_bytes, int64_t{64} << 20,
+          "StreamFeatures: most feature data bytes per stream (4 per float, 2 per half); "
+          "beyond, RESOURCE_EXHAUSTED at the chunk that crosses it.");
+ABSL_FLAG(int64_t, max_stream_chunks, 100000,
+          "StreamFeatures: most chunks per stream; beyond, RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, stream_timeout_ms, 60000,
+          "StreamFeatures: longest a stream stays open before its half-close, in ms; then "
+          "DEADLINE_EXCEEDED.");
+ABSL_FLAG(int64_t, stream_idle_timeout_ms, 10000,
+          "StreamFeatures: longest a stream goes without a chunk before its half-close, in ms; "
+          "then DEADLINE_EXCEEDED.");
 
 #ifndef MMFUSE_VERSION
 #define MMFUSE_VERSION "dev"
@@ -68,8 +83,15 @@ int main(int argc, char** argv) {
   options.serving.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
   options.serving.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
   options.serving.default_timeout_ms = absl::GetFlag(FLAGS_default_timeout_ms);
+  options.serving.adaptive_load_bias = absl::GetFlag(FLAGS_adaptive_gating);
+  options.serving.load_bias.target_wait =
+      absl::Microseconds(absl::GetFlag(FLAGS_target_queue_wait_us));
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
+  options.max_stream_bytes = absl::GetFlag(FLAGS_max_stream_bytes);
+  options.max_stream_chunks = absl::GetFlag(FLAGS_max_stream_chunks);
+  options.stream_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_stream_timeout_ms));
+  options.stream_idle_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_stream_idle_timeout_ms));
   options.version = MMFUSE_VERSION;
 
   absl::StatusOr<std::unique_ptr<mmfuse::server::Server>> server =

@@ -1,6 +1,10 @@
 #include "server/metrics_http.h"
 
+#include <atomic>
+#include <chrono>
+#include <memory>
 #include <sstream>
+#include <thread>
 
 #include <httplib.h>
 
@@ -34,7 +38,17 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
         absl::StrCat("cannot bind the metrics port ", host, ":", port, " (in use?)"));
   }
   httplib::Server* http = server->http_.get();
-  server->thread_ = std::thread([http] { http->listen_after_bind(); });
+  auto listen_returned = std::make_shared<std::atomic<bool>>(false);
+  server->thread_ = std::thread([http, listen_returned] {
+    http->listen_after_bind();
+    listen_returned->store(true);
+  });
+  // httplib's stop() does nothing before the accept loop runs, so a Stop()
+  // right after Start() would hang in join(): return only once it runs.
+  // This waits once, at start-up, for a thread that is about to run.
+  while (!http->is_running() && !listen_returned->load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return server;
 }
 

@@ -36,12 +36,36 @@ T Override(T flag, T from_config) {
 
 }  // namespace
 
+namespace {
+
+// Fraction of the batch's frames that are padding: per modality of the
+// branch, the batch pads every sample to its longest sequence.
+double PaddingRatio(absl::Span<batching::Task* const> batch,
+                    const std::vector<model::Branch>& branches) {
+  int64_t real = 0, padded = 0;
+  for (int m : branches[batch.front()->branch].modalities) {
+    int64_t longest = 0, sum = 0;
+    for (batching::Task* task : batch) {
+      const int64_t frames = static_cast<ClassifyPayload*>(task->payload.get())->frames[m];
+      longest = std::max(longest, frames);
+      sum += frames;
+    }
+    real += sum;
+    padded += longest * static_cast<int64_t>(batch.size());
+  }
+  return padded > 0 ? 1.0 - static_cast<double>(real) / padded : 0.0;
+}
+
+}  // namespace
+
 // Runs batches on the model: every task of a batch shares a branch, so only
 // that branch's encoders run.
 class ServedModel::Processor : public batching::BatchProcessor {
  public:
   Processor(std::shared_ptr<const model::ModelPackage> package, ServerMetrics* metrics)
-      : package_(std::move(package)), metrics_(metrics) {}
+      : package_(std::move(package)),
+        branches_(model::ResolveBranches(package_->config)),
+        metrics_(metrics) {}
 
   std::vector<absl::Status> ProcessBatch(absl::Span<batching::Task* const> batch) override {
     std::vector<const model::FeatureMap*> samples;
@@ -51,6 +75,7 @@ class ServedModel::Processor : public batching::BatchProcessor {
     }
     if (metrics_ != nullptr) {
       metrics_->RecordBatch(package_->config.name(), static_cast<int>(batch.size()));
+      metrics_->RecordPadding(package_->config.name(), PaddingRatio(batch, branches_));
     }
     absl::StatusOr<std::vector<float>> probabilities =
         model::PredictProbabilities(*package_, samples, batch.front()->branch);
@@ -66,6 +91,7 @@ class ServedModel::Processor : public batching::BatchProcessor {
 
  private:
   std::shared_ptr<const model::ModelPackage> package_;
+  std::vector<model::Branch> branches_;
   ServerMetrics* metrics_;  // Not owned; may be null.
 };
 
@@ -104,7 +130,10 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(
   }
   MMFUSE_ASSIGN_OR_RETURN(served->batcher_,
                           batching::Batcher::Create(batcher, served->processor_.get()));
-  if (served->metrics_ != nullptr) served->metrics_->SetModelLoaded(served->name(), true);
+  if (served->metrics_ != nullptr) {
+    served->metrics_->SetModelLoaded(served->name(), true);
+    served->metrics_->SetGateLoadBias(served->name(), 0);
+  }
   return served;
 }
 
@@ -237,9 +266,20 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
       if (metrics_ != nullptr) {
         metrics_->RecordComputed(name(), branch.name, t.started - t.enqueued,
                                  t.finished - t.started, gflops);
+        metrics_->RecordGflopsSaved(
+            name(), std::max(0.0, policy_.Gflops(policy_.full_branch(), false, payload->frames) -
+                                      gflops));
+        for (int m = 0; m < config_.modalities_size(); ++m) {
+          const bool used = std::find(branch.modalities.begin(), branch.modalities.end(), m) !=
+                            branch.modalities.end();
+          if (payload->frames[m] > 0 && !used) {
+            metrics_->RecordModalitySkipped(name(), config_.modalities(m).name());
+          }
+        }
       }
       if (load_bias_controller_ != nullptr) {
         SetLoadBias(load_bias_controller_->Observe(t.started - t.enqueued, t.finished));
+        if (metrics_ != nullptr) metrics_->SetGateLoadBias(name(), load_bias());
       }
     } else if (metrics_ != nullptr) {
       const char* reason = status.code() == absl::StatusCode::kResourceExhausted ? "queue_full"

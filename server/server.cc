@@ -23,11 +23,36 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (options.model_dirs.empty() && options.packages.empty()) {
     return absl::InvalidArgumentError("no model: give at least one model directory");
   }
+  FeatureStreamOptions streams;
+  streams.limits.max_stream_bytes = options.max_stream_bytes;
+  streams.limits.max_chunks = options.max_stream_chunks;
+  streams.stream_timeout = options.stream_timeout;
+  streams.idle_timeout = options.stream_idle_timeout;
+  streams.clock = options.serving.clock;
+  // Checked here to name the ServerOptions fields (and flags).
+  if (options.max_stream_bytes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_stream_bytes=", options.max_stream_bytes, " must be >= 1"));
+  }
+  if (options.max_stream_chunks < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_stream_chunks=", options.max_stream_chunks, " must be >= 1"));
+  }
+  if (options.stream_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stream_timeout=", absl::FormatDuration(options.stream_timeout), " must be > 0"));
+  }
+  if (options.stream_idle_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("stream_idle_timeout=",
+                                                   absl::FormatDuration(options.stream_idle_timeout),
+                                                   " must be > 0"));
+  }
+  MMFUSE_RETURN_IF_ERROR(ClassifierService::ValidateOptions(streams));
   std::unique_ptr<Server> server(new Server());
   server->options_ = options;
-  server->registry_ = std::make_unique<prometheus::Registry>();
+  server->registry_ = std::make_unique<CollectingRegistry>();
   server->metrics_ = std::make_unique<ServerMetrics>(server->registry_.get(), options.version);
-  server->service_ = std::make_unique<ClassifierService>(server->metrics_.get());
+  server->service_ = std::make_unique<ClassifierService>(server->metrics_.get(), streams);
 
   ServingOptions serving = options.serving;
   serving.metrics = server->metrics_.get();
@@ -49,6 +74,29 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                             ServedModel::Create(package, serving));
     server->service_->AddModel(std::move(model));
   }
+
+  // Scrape-time series: queue depths read from the batchers (the models
+  // outlive the registry's scrapes: the metrics endpoint stops first) and
+  // process metrics from /proc.
+  const ClassifierService* service = server->service_.get();
+  server->registry_->AddCollectable(MakeQueueCollector([service] {
+    std::vector<QueueSnapshot> snapshots;
+    for (const auto& [name, model] : service->models()) {
+      const batching::BatcherStats stats = model->Stats();
+      QueueSnapshot snapshot;
+      snapshot.model = name;
+      snapshot.capacity = stats.max_queue_size;
+      const auto& branches = model->info().branches();
+      for (int b = 0; b < branches.size(); ++b) {
+        auto it = stats.queued_by_branch.find(b);
+        snapshot.depth_by_branch.emplace_back(
+            branches.Get(b).name(), it == stats.queued_by_branch.end() ? 0 : it->second);
+      }
+      snapshots.push_back(std::move(snapshot));
+    }
+    return snapshots;
+  }));
+  server->registry_->AddCollectable(MakeProcessCollector());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -78,6 +126,13 @@ std::string Server::RequestCounts() const {
   const ClassifierService::Counts counts = service_->counts();
   return absl::StrCat("accepted=", counts.accepted, " answered=", counts.answered,
                       " ok=", counts.answered_ok);
+}
+
+int64_t Server::OpenFeatureStreams() const { return service_->open_feature_streams(); }
+
+bool Server::AwaitOpenFeatureStreamsAtMost(int64_t n, absl::Duration timeout) const {
+  Clock* clock = options_.serving.clock != nullptr ? options_.serving.clock : Clock::Real();
+  return service_->AwaitOpenFeatureStreamsAtMost(n, clock->Now() + timeout);
 }
 
 void Server::Shutdown() {

@@ -23,13 +23,10 @@ namespace grpc {
 class Server;
 }  // namespace grpc
 
-namespace prometheus {
-class Registry;
-}  // namespace prometheus
-
 namespace mmfuse::server {
 
 class ClassifierService;
+class CollectingRegistry;
 class MetricsHttpServer;
 class ServerMetrics;
 
@@ -51,6 +48,18 @@ struct ServerOptions {
   int max_receive_message_bytes = 64 << 20;
   // Longest Shutdown waits for open calls after draining. Default 30 s.
   absl::Duration drain_timeout = absl::Seconds(30);
+  // Feature streams (StreamFeatures*; docs/STREAMS.md), checked per chunk:
+  // most data bytes one stream carries (4 per float, 2 per half). >= 1.
+  // Default 64 MiB.
+  int64_t max_stream_bytes = int64_t{64} << 20;
+  // Most chunks one feature stream carries. >= 1. Default 100000.
+  int64_t max_stream_chunks = 100000;
+  // Longest a feature stream stays open before its half-close; then
+  // DEADLINE_EXCEEDED. > 0. Default 60 s.
+  absl::Duration stream_timeout = absl::Seconds(60);
+  // Longest a feature stream goes without a chunk before its half-close;
+  // then DEADLINE_EXCEEDED. > 0. Default 10 s.
+  absl::Duration stream_idle_timeout = absl::Seconds(10);
   // Version reported in mmfuse_build_info.
   std::string version = "dev";
 };
@@ -70,11 +79,17 @@ class Server {
   // nothing accepted is lost), as "accepted=A answered=B ok=C".
   std::string RequestCounts() const;
 
+  // Feature streams whose state is held now (see ClassifierService).
+  int64_t OpenFeatureStreams() const;
+  // Waits until at most `n` feature streams are held or `timeout` passed;
+  // returns whether that happened. For tests.
+  bool AwaitOpenFeatureStreamsAtMost(int64_t n, absl::Duration timeout) const;
+
  private:
   Server();
 
   ServerOptions options_;
-  std::unique_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<CollectingRegistry> registry_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<ClassifierService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -578,6 +578,27 @@ TEST_F(BatcherTest, StatsCountQueuedRunningAndCompleted) {
   EXPECT_EQ(done.completed, 3);
 }
 
+TEST_F(BatcherTest, StatsCountQueuedTasksByBranch) {
+  BatcherOptions options = BaseOptions();
+  options.max_queue_size = 7;
+  options.length_bucket_edges = {8};
+  Start(options);
+  OccupyWorker();
+  Submit(Spec(0).Branch(0).Tokens(1));
+  Submit(Spec(1).Branch(0).Tokens(20));  // same branch, another bucket
+  SubmitRange(2, 3, /*branch=*/2);
+  BatcherStats busy = batcher_->Stats();
+  EXPECT_EQ(busy.queued, 5);
+  EXPECT_THAT(busy.queued_by_branch,
+              ElementsAre(std::pair<const int, int64_t>(0, 2), std::pair<const int, int64_t>(2, 3)));
+  EXPECT_EQ(busy.max_queue_size, 7);
+  processor_.ReleaseHeld();
+  batcher_->Shutdown();
+  BatcherStats done = batcher_->Stats();
+  EXPECT_EQ(done.queued, 0);
+  EXPECT_TRUE(done.queued_by_branch.empty());
+}
+
 TEST(BatcherCreateTest, RejectsBadOptionsNamingTheField) {
   FakeProcessor processor;
   struct Case {

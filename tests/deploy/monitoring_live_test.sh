@@ -17,16 +17,15 @@ ensure_node_modules
 # reading only these must return data.
 EXPORTED=mmfuse_requests_total,mmfuse_rejected_total,mmfuse_branch_selected_total,mmfuse_gflops_total
 EXPORTED+=,mmfuse_request_duration_seconds,mmfuse_queue_duration_seconds,mmfuse_compute_duration_seconds
-EXPORTED+=,mmfuse_model_loaded,mmfuse_inflight_requests,mmfuse_build_info
+EXPORTED+=,mmfuse_model_loaded,mmfuse_inflight_requests,mmfuse_build_info,mmfuse_batch_size
+EXPORTED+=,mmfuse_queue_depth,mmfuse_padding_ratio,mmfuse_gflops_saved_total,mmfuse_gate_load_bias
+EXPORTED+=,process_cpu_seconds_total,process_resident_memory_bytes,process_threads
 # Planned metrics (dashboards and rules are ready for them): queries reading
-# them may return nothing. Move a metric to EXPORTED when the server has it.
-PLANNED=mmfuse_queue_depth,mmfuse_padding_ratio,mmfuse_modality_skipped_total,mmfuse_gflops_saved_total
-PLANNED+=,mmfuse_gate_load_bias,process_cpu_seconds_total,process_resident_memory_bytes,process_threads
-PLANNED+=,mmfuse_gpu_memory_used_bytes,mmfuse_gpu_utilization_ratio
-# Registered but never observed: ServerMetrics::RecordBatch (server/metrics.cc)
-# has no caller, so mmfuse_batch_size has no series. Move it to EXPORTED once
-# the batcher records batch sizes.
-KNOWN_EMPTY=mmfuse_batch_size
+# them may return nothing. GPU series come with the CUDA build.
+PLANNED=mmfuse_gpu_memory_used_bytes,mmfuse_gpu_utilization_ratio
+# Exported but without series here: the quickly trained package has one
+# branch, so no request skips a modality.
+KNOWN_EMPTY=mmfuse_modality_skipped_total
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/mmfuse-live.XXXXXX")
 PIDS=()
