@@ -14,7 +14,7 @@ BIN=${MMFUSE_BUILD_DIR:-build}/bin
 WORKERS=${1:-2}
 PORT=${PORT:-50231}
 DURATION=${DURATION:-8s}
-[[ -f models/default/config.pbtxt ]] || ./scripts/make_default_model.sh models/default
+"$BIN/mmfuse" check --model_dir models/default >/dev/null 2>&1 || ./scripts/make_default_model.sh models/default
 
 echo "## Raw model (in process, $WORKERS workers)"
 "$BIN/raw_model_bench" --model_dir models/default --data datasets/test.mmds --workers "$WORKERS" \
