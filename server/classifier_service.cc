@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/grpc_status.h"
+#include "server/response_write_queue.h"
 #include "server/metrics.h"
 #include "server/stream_timer.h"
 
@@ -87,22 +88,12 @@ class ClassifyStreamReactor final
   }
 
   void OnWriteDone(bool ok) override {
-    bool write_next = false;
+    v1::ClassifyResponse* next;
     {
       absl::MutexLock lock(&mu_);
-      if (!ok) {
-        broken_ = true;  // The client is gone: later answers have nowhere to go.
-        writes_.clear();
-      }
-      if (!writes_.empty()) {
-        writing_ = std::move(writes_.front());
-        writes_.pop_front();
-        write_next = true;
-      } else {
-        write_in_flight_ = false;
-      }
+      next = writes_.WriteDone(ok);
     }
-    if (write_next) StartWrite(&writing_);
+    if (next != nullptr) StartWrite(next);
     MaybeFinish();
   }
 
@@ -135,7 +126,7 @@ class ClassifyStreamReactor final
       response.mutable_error()->set_message(std::string(status.message()));
     }
     response.set_request_id(sample->request.request_id());
-    bool write_now = false;
+    v1::ClassifyResponse* write_now;
     bool resume_read = false;
     std::unique_ptr<Sample> owned;
     {
@@ -143,19 +134,12 @@ class ClassifyStreamReactor final
       auto it = samples_.find(sample);
       owned = std::move(it->second);
       samples_.erase(it);
-      if (!broken_) {
-        if (write_in_flight_) {
-          writes_.push_back(std::move(response));
-        } else {
-          writing_ = std::move(response);
-          write_in_flight_ = write_now = true;
-        }
-      }
+      write_now = writes_.Push(std::move(response));
       if (!read_pending_ && !reads_done_ && !cancelled_ && samples_.size() < kMaxStreamInflight) {
         read_pending_ = resume_read = true;
       }
     }
-    if (write_now) StartWrite(&writing_);
+    if (write_now != nullptr) StartWrite(write_now);
     if (resume_read) StartRead(&incoming_);
     MaybeFinish();
   }
@@ -163,7 +147,7 @@ class ClassifyStreamReactor final
   void MaybeFinish() {
     {
       absl::MutexLock lock(&mu_);
-      if (finished_ || !reads_done_ || !samples_.empty() || write_in_flight_) return;
+      if (finished_ || !reads_done_ || !samples_.empty() || writes_.in_flight()) return;
       finished_ = true;
     }
     Finish(grpc::Status::OK);
@@ -175,13 +159,10 @@ class ClassifyStreamReactor final
 
   absl::Mutex mu_;
   absl::flat_hash_map<Sample*, std::unique_ptr<Sample>> samples_ ABSL_GUARDED_BY(mu_);
-  std::deque<v1::ClassifyResponse> writes_ ABSL_GUARDED_BY(mu_);
-  v1::ClassifyResponse writing_;  // Target of the one write in flight.
-  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  ResponseWriteQueue writes_ ABSL_GUARDED_BY(mu_);
   bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -496,22 +477,12 @@ class InteractiveStreamReactor final
   }
 
   void OnWriteDone(bool ok) override {
-    bool write_next = false;
+    v1::ClassifyResponse* next;
     {
       absl::MutexLock lock(&mu_);
-      if (!ok) {
-        broken_ = true;  // The client is gone: later answers have nowhere to go.
-        writes_.clear();
-      }
-      if (!writes_.empty()) {
-        writing_ = std::move(writes_.front());
-        writes_.pop_front();
-        write_next = true;
-      } else {
-        write_in_flight_ = false;
-      }
+      next = writes_.WriteDone(ok);
     }
-    if (write_next) StartWrite(&writing_);
+    if (next != nullptr) StartWrite(next);
     MaybeFinish();
   }
 
@@ -540,7 +511,7 @@ class InteractiveStreamReactor final
     {
       absl::MutexLock lock(&mu_);
       end_status_ = status;
-      writes_.clear();
+      writes_.Clear();
     }
     MaybeFinish();
   }
@@ -587,7 +558,7 @@ class InteractiveStreamReactor final
     }
     response.set_request_id(done->request.request_id());
     response.set_interim(interim);
-    bool write_now = false;
+    v1::ClassifyResponse* write_now = nullptr;
     bool resume_read = false;
     {
       absl::MutexLock lock(&mu_);
@@ -601,7 +572,7 @@ class InteractiveStreamReactor final
         ready.push_back(std::move(response));
       } else if (!status.ok()) {
         end_status_ = status;  // The final answer failed: the call's status.
-        writes_.clear();
+        writes_.Clear();
       } else {
         final_ = std::move(response);
       }
@@ -611,17 +582,12 @@ class InteractiveStreamReactor final
         final_.reset();
         final_queued_ = true;
       }
-      if (broken_ || end_status_.has_value()) ready.clear();
+      if (end_status_.has_value()) ready.clear();
       for (v1::ClassifyResponse& answer : ready) {
-        if (write_in_flight_) {
-          writes_.push_back(std::move(answer));
-        } else {
-          writing_ = std::move(answer);
-          write_in_flight_ = write_now = true;
-        }
+        if (v1::ClassifyResponse* write = writes_.Push(std::move(answer))) write_now = write;
       }
     }
-    if (write_now) StartWrite(&writing_);
+    if (write_now != nullptr) StartWrite(write_now);
     if (resume_read) StartRead(&chunk_);
     MaybeFinish();
   }
@@ -633,10 +599,10 @@ class InteractiveStreamReactor final
     absl::Status status;
     {
       absl::MutexLock lock(&mu_);
-      if (finished_ || write_in_flight_) return;
+      if (finished_ || writes_.in_flight()) return;
       if (end_status_.has_value()) {
         status = *end_status_;
-      } else if (!final_queued_ || !writes_.empty()) {
+      } else if (!final_queued_ || writes_.has_pending()) {
         return;
       }
       finished_ = true;
@@ -647,15 +613,12 @@ class InteractiveStreamReactor final
   v1::FeatureChunk chunk_;         // target of the one read in flight
   int64_t frames_at_interim_ = 0;  // read reactions only
   std::atomic<bool> cancelled_{false};
-  v1::ClassifyResponse writing_;  // target of the one write in flight
-  std::deque<v1::ClassifyResponse> writes_ ABSL_GUARDED_BY(mu_);
-  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  ResponseWriteQueue writes_ ABSL_GUARDED_BY(mu_);
   int interims_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   // The final answer, held while interims are in flight.
   std::optional<v1::ClassifyResponse> final_ ABSL_GUARDED_BY(mu_);
   bool final_queued_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<absl::Status> end_status_ ABSL_GUARDED_BY(mu_);
 };
