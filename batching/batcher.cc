@@ -1,5 +1,6 @@
 #include "batching/batcher.h"
 
+#include <algorithm>
 #include <exception>
 #include <string>
 #include <thread>
@@ -131,9 +132,11 @@ class Batcher::Impl {
       const absl::Time now = clock_->Now();
       task->timings.enqueued = now;
       absl::Time deadline = task->deadline;
-      if (deadline == absl::InfiniteFuture() &&
-          options_.default_timeout != absl::InfiniteDuration()) {
-        deadline = now + options_.default_timeout;
+      if (options_.default_timeout != absl::InfiniteDuration()) {
+        const absl::Time limit = now + options_.default_timeout;
+        if (deadline == absl::InfiniteFuture() || !options_.allow_timeout_override) {
+          deadline = std::min(deadline, limit);
+        }
       }
       if (shutting_down_) {
         rejected = absl::UnavailableError("server is shutting down");

@@ -55,6 +55,10 @@ struct BatcherOptions {
   // Timeout applied to tasks with no deadline; InfiniteDuration = none.
   // Default none.
   absl::Duration default_timeout = absl::InfiniteDuration();
+  // Whether a task's own deadline may extend past default_timeout (like
+  // Triton's allow_timeout_override). false = a task waits at most
+  // default_timeout whatever its deadline. Default true.
+  bool allow_timeout_override = true;
   // Upper edges of the length buckets over Task::tokens, strictly increasing;
   // a task joins the first bucket whose edge >= tokens (the last bucket is
   // open). Empty = one bucket. Default empty.

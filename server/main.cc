@@ -28,6 +28,8 @@ ABSL_FLAG(int64_t, max_batch_tokens, 0, "Most tokens per batch; 0 = the package'
 ABSL_FLAG(int64_t, default_timeout_ms, 0,
           "Timeout for requests without a deadline, in ms; 0 = the package's value (none).");
 ABSL_FLAG(int, max_receive_message_bytes, 64 << 20, "Largest request message, in bytes.");
+ABSL_FLAG(bool, allow_timeout_override, true,
+          "Whether a client's deadline may exceed --default_timeout_ms (false caps it).");
 ABSL_FLAG(bool, adaptive_gating, false,
           "Shift the gate toward cheaper branches while queue waits exceed "
           "--target_queue_wait_us (bounded steps, hysteresis).");
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
   options.serving.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
   options.serving.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
   options.serving.default_timeout_ms = absl::GetFlag(FLAGS_default_timeout_ms);
+  options.serving.allow_timeout_override = absl::GetFlag(FLAGS_allow_timeout_override);
   options.serving.adaptive_load_bias = absl::GetFlag(FLAGS_adaptive_gating);
   options.serving.load_bias.target_wait =
       absl::Microseconds(absl::GetFlag(FLAGS_target_queue_wait_us));

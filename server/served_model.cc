@@ -121,6 +121,7 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(
                          served->priority_levels_ - 1));
   const int64_t timeout_ms = Override<int64_t>(options.default_timeout_ms, b.default_timeout_ms());
   if (timeout_ms > 0) batcher.default_timeout = absl::Milliseconds(timeout_ms);
+  batcher.allow_timeout_override = options.allow_timeout_override;
   for (uint32_t size : b.preferred_batch_sizes()) batcher.preferred_batch_sizes.push_back(size);
   for (uint64_t edge : b.length_bucket_edges()) batcher.length_bucket_edges.push_back(edge);
   batcher.clock = options.clock;

@@ -40,6 +40,8 @@ struct ServingOptions {
   int64_t max_batch_tokens = 0;
   int priority_levels = 0;
   int64_t default_timeout_ms = 0;
+  // Whether a client's deadline may exceed the default timeout.
+  bool allow_timeout_override = true;
   // Load-adaptive gating: raise the bias toward cheap branches while queue
   // waits exceed load_bias.target_wait (batching/load_bias.h). Off by default.
   bool adaptive_load_bias = false;

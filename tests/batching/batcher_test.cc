@@ -427,6 +427,31 @@ TEST_F(BatcherTest, AppliesDefaultTimeoutToTasksWithoutDeadline) {
   EXPECT_EQ(processor_.TimesProcessed(0), 0);
 }
 
+TEST_F(BatcherTest, DefaultTimeoutCapsLongerDeadlinesUnlessOverrideIsAllowed) {
+  BatcherOptions options = BaseOptions();
+  options.max_queue_delay = absl::Milliseconds(10);
+  options.default_timeout = absl::Milliseconds(3);
+  options.allow_timeout_override = false;
+  Start(options);
+  Submit(Spec(0).Deadline(clock_.Now() + absl::Seconds(60)));
+  clock_.WaitForWaiters(1);
+  clock_.Advance(absl::Milliseconds(3));
+  EXPECT_EQ(outcomes_.Await(0).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(processor_.TimesProcessed(0), 0);
+}
+
+TEST_F(BatcherTest, TaskDeadlineOverridesDefaultTimeoutWhenAllowed) {
+  BatcherOptions options = BaseOptions();
+  options.max_queue_delay = absl::Milliseconds(10);
+  options.default_timeout = absl::Milliseconds(3);
+  Start(options);
+  Submit(Spec(0).Deadline(clock_.Now() + absl::Seconds(60)));
+  clock_.WaitForWaiters(1);
+  clock_.Advance(absl::Milliseconds(10));  // Past the default timeout: max delay runs it.
+  EXPECT_TRUE(outcomes_.Await(0).ok());
+  EXPECT_EQ(processor_.TimesProcessed(0), 1);
+}
+
 TEST_F(BatcherTest, AnswersTaskExpiredOnArrivalAtOnce) {
   Start(BaseOptions());
   Submit(Spec(0).Deadline(clock_.Now()));
