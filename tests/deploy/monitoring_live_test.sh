@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 BUILD=${1:?usage: monitoring_live_test.sh <build dir>}
 BIN="$BUILD/bin"
 [[ -x "$BIN/mmfuse-server" && -x "$BIN/mmfuse" ]] || die "build $BIN/mmfuse-server and $BIN/mmfuse first"
-ensure_commands prometheus:prometheus curl:curl flock:util-linux
+ensure_commands prometheus:prometheus curl:curl flock:util-linux python3:python3
 ensure_node_modules
 
 # Metrics the server exports today: each must have series and every query
@@ -54,7 +54,6 @@ METRICS_PORT=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$T/server.log")
 [[ -n "$GRPC_PORT" && -n "$METRICS_PORT" ]] || { cat "$T/server.log"; die "mmfuse-server did not start"; }
 echo "mmfuse-server: grpc 127.0.0.1:$GRPC_PORT, metrics 127.0.0.1:$METRICS_PORT"
 
-PROM_PORT=$(free_port)
 cat >"$T/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
@@ -67,12 +66,7 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:$METRICS_PORT"]
 EOF
-prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/tsdb" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$T/prometheus.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null && break; sleep 0.2; done
-curl -sf "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null || { cat "$T/prometheus.log"; die "prometheus did not start"; }
-echo "prometheus: 127.0.0.1:$PROM_PORT"
+start_prometheus "$T/prometheus.yml"
 
 # Load: a few requests per second over varied samples and budgets, and now
 # and then an invalid one (priority beyond the model's levels) so the

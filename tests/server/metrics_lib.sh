@@ -1,41 +1,11 @@
 # Shared helpers of the metrics shell tests (sourced): tools, a quickly
 # trained model package, an mmfuse-server on free loopback ports, cleanup.
-# They install Debian packages they miss when run as root and FAIL (never
-# skip) otherwise.
+# Shared helpers (die, ensure_commands, free_port, start_prometheus) come
+# from tests/testing/shell_lib.sh.
 
 set -euo pipefail
 
-die() { echo "FAIL: $*" >&2; exit 1; }
-
-# ensure_commands cmd:package ...  installs the Debian package of each
-# missing command (as root), else fails naming the packages.
-ensure_commands() {
-  local missing=() spec
-  for spec in "$@"; do
-    command -v "${spec%%:*}" >/dev/null 2>&1 || missing+=("${spec#*:}")
-  done
-  ((${#missing[@]})) || return 0
-  [[ $(id -u) -eq 0 ]] ||
-    die "need Debian packages ${missing[*]} and cannot install them (not root): run  sudo apt-get install ${missing[*]}"
-  echo "installing Debian packages: ${missing[*]}"
-  local log=${TMPDIR:-/tmp}/mmfuse-metrics-apt.$$.log
-  # One apt at a time when ctest runs tests in parallel.
-  if ! (flock 9
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}") \
-       9>"${TMPDIR:-/tmp}/mmfuse-deploy-apt.lock" >"$log" 2>&1; then
-    tail -5 "$log" >&2
-    die "apt-get install ${missing[*]} failed (log: $log)"
-  fi
-  for spec in "$@"; do
-    command -v "${spec%%:*}" >/dev/null 2>&1 || die "${spec%%:*} still missing after installing ${spec#*:}"
-  done
-}
-
-# free_port: a TCP port nobody listens on now.
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../testing/shell_lib.sh"
 
 # setup <build dir>: sets BIN, TOOLS, T (temporary dir) and the cleanup trap.
 PIDS=()

@@ -11,8 +11,6 @@ setup "$@"
 ensure_commands prometheus:prometheus curl:curl jq:jq flock:util-linux python3:python3
 start_server
 
-PROM_PORT=$(free_port)
-PROM="http://127.0.0.1:$PROM_PORT"
 cat >"$T/prometheus.yml" <<YAML
 global:
   scrape_interval: 1s
@@ -22,12 +20,8 @@ scrape_configs:
     static_configs:
       - targets: ["$METRICS"]
 YAML
-prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/tsdb" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$T/prometheus.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 150); do curl -sf "$PROM/-/ready" >/dev/null && break; sleep 0.2; done
-curl -sf "$PROM/-/ready" >/dev/null || { cat "$T/prometheus.log"; die "prometheus did not start"; }
-echo "prometheus: $PROM"
+start_prometheus "$T/prometheus.yml"
+PROM="http://127.0.0.1:$PROM_PORT"
 
 # query EXPR: the single value of an instant query, or "none".
 query() {
