@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
@@ -9,6 +10,12 @@
 #include "common/fp16.h"
 
 namespace mmfuse::model {
+
+std::vector<int> AllModalities(const v1::ModelConfig& config) {
+  std::vector<int> all(config.modalities_size());
+  std::iota(all.begin(), all.end(), 0);
+  return all;
+}
 
 std::vector<ModalityInput> Collate(const v1::ModelConfig& config,
                                    absl::Span<const FeatureMap* const> samples,

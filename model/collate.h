@@ -16,6 +16,9 @@ namespace mmfuse::model {
 
 using FeatureMap = google::protobuf::Map<std::string, v1::FeatureSequence>;
 
+// Every modality index of `config`, in model order.
+std::vector<int> AllModalities(const v1::ModelConfig& config);
+
 // Pads each modality in `run_modalities` (indices in model order) to the
 // batch's longest sequence of it; modalities outside it, or absent from every
 // sample, are left undefined (their encoders never run). Features must have

@@ -52,9 +52,8 @@ absl::StatusOr<std::vector<float>> GateLogits(const ModelPackage& package,
     c10::InferenceMode guard;
     MultimodalModel model = package.model;
     if (!model->has_gate()) return absl::FailedPreconditionError("the model has no gate");
-    std::vector<int> all(package.config.modalities_size());
-    for (int m = 0; m < package.config.modalities_size(); ++m) all[m] = m;
-    return ToVector(model->gate()->forward(Collate(package.config, samples, all)));
+    return ToVector(
+        model->gate()->forward(Collate(package.config, samples, AllModalities(package.config))));
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("gate forward failed: ", e.what_without_backtrace()));
   }

@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "model/branch_policy.h"
 #include "model/collate.h"
+#include "model/feature_check.h"
 #include "model/flops.h"
 #include "model/inference.h"
 #include "model/model_config.h"
@@ -32,12 +33,6 @@
 
 namespace mmfuse::model {
 namespace {
-
-std::vector<int> AllModalities(const v1::ModelConfig& config) {
-  std::vector<int> all(config.modalities_size());
-  std::iota(all.begin(), all.end(), 0);
-  return all;
-}
 
 absl::Status CheckExamples(const v1::ModelConfig& config, const std::vector<v1::Example>& examples,
                            const char* which) {
@@ -48,25 +43,21 @@ absl::Status CheckExamples(const v1::ModelConfig& config, const std::vector<v1::
                                                      "): label=", e.label(), " >= num_classes=",
                                                      config.num_classes()));
     }
-    bool any = false;
+    if (e.features().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(which, " example ", i, " is empty"));
+    }
     for (const auto& [name, seq] : e.features()) {
       const int m = ModalityIndex(config, name);
       if (m < 0) {
         return absl::InvalidArgumentError(
             absl::StrCat(which, " example ", i, ": unknown modality \"", name, "\""));
       }
-      const v1::ModalityConfig& mc = config.modalities(m);
-      const uint64_t values = static_cast<uint64_t>(seq.frames()) * seq.dim();
-      if (seq.dim() != mc.feature_dim() || seq.frames() > mc.max_frames() ||
-          static_cast<uint64_t>(seq.data_size()) != values) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            which, " example ", i, ": ", name, " has frames=", seq.frames(), " dim=", seq.dim(),
-            " values=", seq.data_size(), "; the model wants dim=", mc.feature_dim(),
-            ", frames <= ", mc.max_frames(), ", frames*dim float values"));
+      const absl::Status valid = ValidateFeatures(config.modalities(m), seq);
+      if (!valid.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(which, " example ", i, " (id ", e.id(), "): ", valid.message()));
       }
-      any |= seq.frames() > 0;
     }
-    if (!any) return absl::InvalidArgumentError(absl::StrCat(which, " example ", i, " is empty"));
   }
   return absl::OkStatus();
 }
