@@ -17,6 +17,14 @@ bool BranchPolicy::NeedsGate(const v1::ComputeBudget& budget) const {
   return branches_.size() > 1 && budget.level() != v1::BUDGET_LEVEL_ACCURATE;
 }
 
+bool BranchPolicy::Usable(int branch, const std::vector<int64_t>& frames) const {
+  if (branch == full_) return true;
+  for (int m : branches_[branch].modalities) {
+    if (m >= static_cast<int>(frames.size()) || frames[m] == 0) return false;
+  }
+  return true;
+}
+
 double BranchPolicy::Gflops(int branch, bool gate_ran, const std::vector<int64_t>& frames) const {
   std::vector<int64_t> expert_frames;
   for (int m : branches_[branch].modalities) expert_frames.push_back(frames[m]);
@@ -39,12 +47,7 @@ absl::StatusOr<BranchChoice> BranchPolicy::Choose(const std::vector<int64_t>& fr
   int cheapest = -1;
   double cheapest_gflops = std::numeric_limits<double>::infinity();
   for (int b = 0; b < static_cast<int>(branches_.size()); ++b) {
-    bool usable = b == full_;
-    if (!usable) {
-      usable = true;
-      for (int m : branches_[b].modalities) usable &= m < static_cast<int>(frames.size()) && frames[m] > 0;
-    }
-    if (!usable) continue;
+    if (!Usable(b, frames)) continue;
     const double gflops = Gflops(b, choice.gate_ran, frames);
     if (gflops < cheapest_gflops) {
       cheapest_gflops = gflops;

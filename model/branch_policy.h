@@ -28,6 +28,11 @@ class BranchPolicy {
   const std::vector<Branch>& branches() const { return branches_; }
   int full_branch() const { return full_; }
 
+  // Whether `branch` can answer a request with `frames`: it has every
+  // modality the branch needs, or the branch is the full one (which answers
+  // from whatever a request has).
+  bool Usable(int branch, const std::vector<int64_t>& frames) const;
+
   // Whether the gate must run for `budget` (not for ACCURATE, nor for a
   // model with one branch).
   bool NeedsGate(const v1::ComputeBudget& budget) const;

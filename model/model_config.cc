@@ -143,6 +143,16 @@ int ModalityIndex(const v1::ModelConfig& config, const std::string& name) {
   return -1;
 }
 
+std::vector<int64_t> FramesOf(const v1::ModelConfig& config,
+                              const google::protobuf::Map<std::string, v1::FeatureSequence>& features) {
+  std::vector<int64_t> frames(config.modalities_size(), 0);
+  for (int m = 0; m < config.modalities_size(); ++m) {
+    auto it = features.find(config.modalities(m).name());
+    if (it != features.end()) frames[m] = it->second.frames();
+  }
+  return frames;
+}
+
 std::vector<Branch> ResolveBranches(const v1::ModelConfig& config) {
   std::vector<Branch> branches;
   for (const v1::BranchConfig& b : config.branches()) {

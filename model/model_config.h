@@ -4,10 +4,13 @@
 #ifndef MMFUSE_MODEL_MODEL_CONFIG_H_
 #define MMFUSE_MODEL_MODEL_CONFIG_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/map.h"
+#include "mmfuse/v1/features.pb.h"
 #include "mmfuse/v1/model_config.pb.h"
 
 namespace mmfuse::model {
@@ -28,6 +31,11 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config);
 
 // Index of `name` in config.modalities, or -1.
 int ModalityIndex(const v1::ModelConfig& config, const std::string& name);
+
+// Frames per modality (model order; 0 = absent) of a request's or an
+// example's features. Names the model does not know are ignored.
+std::vector<int64_t> FramesOf(const v1::ModelConfig& config,
+                              const google::protobuf::Map<std::string, v1::FeatureSequence>& features);
 
 // A branch resolved to modality indices (model order).
 struct Branch {

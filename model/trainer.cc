@@ -62,20 +62,6 @@ absl::Status CheckExamples(const v1::ModelConfig& config, const std::vector<v1::
   return absl::OkStatus();
 }
 
-std::vector<int64_t> Frames(const v1::ModelConfig& config, const v1::Example& e) {
-  std::vector<int64_t> frames(config.modalities_size(), 0);
-  for (const auto& [name, seq] : e.features()) frames[ModalityIndex(config, name)] = seq.frames();
-  return frames;
-}
-
-// Whether branch `b` can answer `frames` (see BranchPolicy::Choose).
-bool Usable(const BranchPolicy& policy, int b, const std::vector<int64_t>& frames) {
-  if (b == policy.full_branch()) return true;
-  for (int m : policy.branches()[b].modalities) {
-    if (frames[m] == 0) return false;
-  }
-  return true;
-}
 
 torch::Tensor Labels(const std::vector<const v1::Example*>& batch) {
   std::vector<int64_t> labels;
@@ -210,7 +196,7 @@ absl::StatusOr<EvalResult> Evaluate(const ModelPackage& package,
     std::vector<std::vector<size_t>> groups(num_branches);
     std::vector<BranchChoice> choices(end - start);
     for (size_t i = start; i < end; ++i) {
-      const std::vector<int64_t> frames = Frames(package.config, examples[i]);
+      const std::vector<int64_t> frames = FramesOf(package.config, examples[i].features());
       absl::Span<const float> row;
       if (!logits.empty()) row = absl::MakeConstSpan(logits).subspan((i - start) * num_branches, num_branches);
       absl::StatusOr<BranchChoice> choice = policy.Choose(frames, budget, row, 0);
@@ -264,7 +250,7 @@ absl::StatusOr<EvalResult> Train(ModelPackage* package, const std::vector<v1::Ex
       const Branch& branch = policy.branches()[b];
       std::vector<const v1::Example*> usable;
       for (const v1::Example& e : train) {
-        if (Usable(policy, b, Frames(package->config, e))) usable.push_back(&e);
+        if (policy.Usable(b, FramesOf(package->config, e.features()))) usable.push_back(&e);
       }
       if (usable.empty()) {
         return absl::InvalidArgumentError(
@@ -302,10 +288,10 @@ absl::StatusOr<EvalResult> TrainGate(ModelPackage* package, const std::vector<v1
   // branch. Computed once, so gate epochs are cheap.
   std::vector<float> p_true(n * nb, 0), right(n * nb, 0), usable(n * nb, 0), cost(n * nb, 0);
   for (int64_t i = 0; i < n; ++i) {
-    const std::vector<int64_t> frames = Frames(package->config, train[i]);
+    const std::vector<int64_t> frames = FramesOf(package->config, train[i].features());
     const double full = policy.Gflops(policy.full_branch(), false, frames);
     for (int64_t b = 0; b < nb; ++b) {
-      usable[i * nb + b] = Usable(policy, static_cast<int>(b), frames);
+      usable[i * nb + b] = policy.Usable(static_cast<int>(b), frames);
       cost[i * nb + b] = static_cast<float>(policy.Gflops(static_cast<int>(b), false, frames) / full);
     }
   }

@@ -206,11 +206,7 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
   payload->response = response;
   payload->call = call;
   payload->done = std::move(done);
-  payload->frames.assign(config_.modalities_size(), 0);
-  for (int m = 0; m < config_.modalities_size(); ++m) {
-    auto it = request->features().find(config_.modalities(m).name());
-    if (it != request->features().end()) payload->frames[m] = it->second.frames();
-  }
+  payload->frames = model::FramesOf(config_, request->features());
 
   // Gate on admission, on this thread: the batch then holds one branch only.
   absl::StatusOr<model::BranchChoice> choice = ChooseBranch(*request, payload->frames);

@@ -51,11 +51,7 @@ class GatedServerTest : public ::testing::Test {
   v1::ClassifyRequest Request() { return client::RequestFromExample(generator_.Next()); }
 
   std::vector<int64_t> Frames(const v1::ClassifyRequest& request) {
-    std::vector<int64_t> frames(config_.modalities_size(), 0);
-    for (const auto& [name, seq] : request.features()) {
-      frames[model::ModalityIndex(config_, name)] = seq.frames();
-    }
-    return frames;
+    return model::FramesOf(config_, request.features());
   }
 
   v1::ModelConfig config_;
