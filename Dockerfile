@@ -36,6 +36,8 @@ RUN apt-get update \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
       libabsl-dev \
       prometheus-cpp-dev libcpp-httplib-dev \
+      libsndfile1-dev libsamplerate0-dev libfftw3-dev libpng-dev libjpeg-dev \
+      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev nlohmann-json3-dev \
       curl procps ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
@@ -95,6 +97,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libcpp-httplib0.11 libgrpc29 libgrpc++1.51 \
       libprometheus-cpp-core1.0 libprotobuf32 \
+      libsndfile1 libsamplerate0 libfftw3-double3 libpng16-16 libjpeg62-turbo \
+      libavformat59 libavcodec59 libswscale6 libavutil57 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 mmfuse \
  && useradd --system --uid 10001 --gid mmfuse --home-dir /nonexistent --no-create-home \

@@ -23,6 +23,16 @@ ClassifierClient::ClassifierClient(const std::string& target)
     : channel_(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
       stub_(v1::MultimodalClassifier::NewStub(channel_)) {}
 
+ClassifierClient::ClassifierClient(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)), stub_(v1::MultimodalClassifier::NewStub(channel_)) {}
+
+absl::StatusOr<std::unique_ptr<ClassifierClient>> ClassifierClient::Create(
+    const std::string& target, const ChannelSecurityOptions& security) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = CreateSecureChannel(target, security);
+  if (!channel.ok()) return channel.status();
+  return std::make_unique<ClassifierClient>(*std::move(channel));
+}
+
 absl::StatusOr<v1::ClassifyResponse> ClassifierClient::Classify(
     const v1::ClassifyRequest& request, absl::Duration timeout) {
   grpc::ClientContext context;

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/channel_credentials.h"
 #include "mmfuse/v1/classifier.grpc.pb.h"
 #include "mmfuse/v1/dataset.pb.h"
 
@@ -19,6 +20,12 @@ class ClassifierClient {
  public:
   // `target` is a gRPC target such as "127.0.0.1:50051". Insecure channel.
   explicit ClassifierClient(const std::string& target);
+  // Over `channel` (e.g. from CreateSecureChannel), shared.
+  explicit ClassifierClient(std::shared_ptr<grpc::Channel> channel);
+  // To `target` with `security` (TLS, mutual TLS); errors as
+  // MakeChannelCredentials (an unreadable or incomplete set of files).
+  static absl::StatusOr<std::unique_ptr<ClassifierClient>> Create(
+      const std::string& target, const ChannelSecurityOptions& security);
 
   absl::StatusOr<v1::ClassifyResponse> Classify(const v1::ClassifyRequest& request,
                                                 absl::Duration timeout);

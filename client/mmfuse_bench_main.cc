@@ -1,4 +1,5 @@
-// mmfuse-bench: load tester for mmfuse.v1.MultimodalClassifier, closed loop
+// mmfuse-bench: load tester for mmfuse.v1.MultimodalClassifier (or, with
+// --protocol kserve, the same server's Open Inference Protocol), closed loop
 // (--concurrency sweeps) or open loop (--rate sweeps, constant or Poisson
 // arrivals, latency from each request's intended send time). See
 // docs/BENCH_TOOL.md.
@@ -34,6 +35,9 @@ ABSL_FLAG(int, channels, 1, "gRPC channels (connections) per server address.");
 ABSL_FLAG(std::string, rpc, "unary",
           "unary (Classify) or stream (ClassifyStream: one stream per channel, requests "
           "matched by request_id).");
+ABSL_FLAG(std::string, protocol, "mmfuse",
+          "mmfuse (mmfuse.v1: Classify, ClassifyStream) or kserve (the Open Inference "
+          "Protocol: ModelInfer, ModelStreamInfer, same requests; docs/API.md).");
 ABSL_FLAG(std::string, concurrency, "",
           "Closed loop: requests in flight, a comma-separated sweep (e.g. 1,2,4,8). Default 1 "
           "unless --rate is given.");
@@ -73,6 +77,14 @@ ABSL_FLAG(int, priority, 0, "ClassifyRequest.priority; 0 = the model's default."
 ABSL_FLAG(bool, json, false, "Print the results as a JSON array (one object per step).");
 ABSL_FLAG(bool, csv, false, "Print the results as CSV (one row per step).");
 ABSL_FLAG(bool, progress, true, "Live progress line on stderr (only when stderr is a TTY).");
+ABSL_FLAG(bool, tls, false, "Connect over TLS (implied by any --tls_*_file).");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle verifying the server certificate; empty = system roots.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM client certificate for mutual TLS (with --tls_key_file).");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name the server certificate must carry; empty = the host of each --server address.");
 
 namespace mmfuse::bench {
 namespace {
@@ -182,11 +194,22 @@ int Main() {
   runner_options.timeout = absl::GetFlag(FLAGS_timeout);
   runner_options.max_outstanding = absl::GetFlag(FLAGS_max_outstanding);
   runner_options.seed = absl::GetFlag(FLAGS_seed);
+  if (const std::string protocol = absl::GetFlag(FLAGS_protocol); protocol == "kserve") {
+    runner_options.protocol = Protocol::kKserve;
+  } else if (protocol != "mmfuse") {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--protocol=", protocol, " is not a protocol; use mmfuse or kserve")));
+  }
 
   ChannelPoolOptions pool_options;
   pool_options.targets = *servers;
   pool_options.channels_per_target = absl::GetFlag(FLAGS_channels);
   pool_options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  pool_options.security.tls = absl::GetFlag(FLAGS_tls);
+  pool_options.security.ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+  pool_options.security.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  pool_options.security.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  pool_options.security.server_name = absl::GetFlag(FLAGS_tls_server_name);
   absl::StatusOr<std::unique_ptr<ChannelPool>> pool = ChannelPool::Connect(pool_options);
   if (!pool.ok()) return Fail(pool.status());
   absl::StatusOr<v1::ModelInfo> info = FetchModelInfo(**pool);
@@ -216,10 +239,11 @@ int Main() {
 
   std::fprintf(stderr,
                "mmfuse-bench: model %s (%d modalities), %zu distinct requests, %d server(s) x "
-               "%d channel(s), %s RPCs, %zu step(s)\n",
+               "%d channel(s), %s %s RPCs, %zu step(s)\n",
                info->name().c_str(), info->modalities_size(), workload->requests.size(),
                static_cast<int>(servers->size()), pool_options.channels_per_target,
-               RpcKindName(loads->front().rpc), loads->size());
+               absl::GetFlag(FLAGS_protocol).c_str(), RpcKindName(loads->front().rpc),
+               loads->size());
   const bool show_progress = absl::GetFlag(FLAGS_progress) && isatty(STDERR_FILENO) != 0;
 
   std::vector<StepResult> results;

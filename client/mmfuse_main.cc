@@ -7,6 +7,9 @@
 //   mmfuse eval       evaluate a model package on a dataset file
 //   mmfuse flops      estimated GFLOPs of a package or fusion mode at given lengths
 //   mmfuse check      load a model package; exit 0 if it is whole
+//   mmfuse extract    featurize a manifest of media files into a dataset file
+//   (classify --audio/--image/--video/--text featurizes media: media_classify.h)
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -19,10 +22,13 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/numbers.h"
 #include "client/classifier_client.h"
+#include "client/extract_command.h"
+#include "client/media_classify.h"
 #include "data/dataset_io.h"
 #include "data/generator.h"
 #include "google/protobuf/util/json_util.h"
@@ -48,6 +54,16 @@ ABSL_FLAG(int, priority, 0, "classify: 0 = default, 1 = most urgent.");
 ABSL_FLAG(int, timeout_ms, 10000, "classify/info/health: RPC deadline in ms.");
 ABSL_FLAG(bool, json, false, "Print JSON instead of text.");
 ABSL_FLAG(std::string, service, "", "health: service name; empty = the whole server.");
+ABSL_FLAG(bool, tls, false,
+          "classify/info/health: connect over TLS (implied by any --tls_*_file).");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "classify/info/health: PEM CA bundle verifying the server; empty = system roots.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "classify/info/health: PEM client certificate for mutual TLS (with --tls_key_file).");
+ABSL_FLAG(std::string, tls_key_file, "", "classify/info/health: PEM key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "classify/info/health: name the server certificate must carry; empty = the host of "
+          "--server.");
 ABSL_FLAG(std::string, out, "", "datagen: dataset file to write; train: package directory.");
 ABSL_FLAG(int, examples, 2000, "datagen: number of examples.");
 ABSL_FLAG(uint64_t, seed, 1, "datagen/train/classify: seed.");
@@ -74,6 +90,18 @@ ABSL_FLAG(double, end_temperature, 0.5, "train --gate: final softmax temperature
 ABSL_FLAG(std::string, gate_data, "",
           "train --gate: dataset the gate learns on; empty = --data. Held-out data shows the "
           "gate how the experts do on samples they were not trained on.");
+ABSL_FLAG(std::string, gate_branches, "modality",
+          "train --gate (when the config lists no branches): modality (text, audio, video, "
+          "full), fusion (full, fuse_last, late: the same modalities fused at other depths) or "
+          "modality,fusion (both).");
+ABSL_FLAG(std::string, gate_pooling, "mean_max",
+          "train --gate: how the gate summarises each modality's frames: mean or mean_max.");
+ABSL_FLAG(int, joint_epochs, 0,
+          "train --gate: epochs of stage 3, gate and experts finetuned together; 0 = none.");
+ABSL_FLAG(double, joint_learning_rate, 2e-4, "train --gate --joint_epochs: learning rate.");
+ABSL_FLAG(std::string, lambda_sweep, "",
+          "eval: comma-separated lambdas; per lambda a fresh gate trains over the package's "
+          "frozen experts on --gate_data and --data is evaluated through it (one row each).");
 ABSL_FLAG(double, easy_fraction, 0.0,
           "datagen: fraction of samples whose text alone gives the class (the rest need fusion).");
 ABSL_FLAG(bool, train_prompts_only, false, "train: PMF trains only prompts, adapters and heads.");
@@ -89,6 +117,17 @@ namespace {
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "mmfuse: %s\n", std::string(status.ToString()).c_str());
   return 1;
+}
+
+// A client of --server with the --tls* flags' security.
+absl::StatusOr<std::unique_ptr<client::ClassifierClient>> Connect() {
+  client::ChannelSecurityOptions security;
+  security.tls = absl::GetFlag(FLAGS_tls);
+  security.ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+  security.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  security.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  security.server_name = absl::GetFlag(FLAGS_tls_server_name);
+  return client::ClassifierClient::Create(absl::GetFlag(FLAGS_server), security);
 }
 
 absl::Duration Timeout() { return absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms)); }
@@ -134,7 +173,8 @@ absl::StatusOr<v1::BudgetLevel> ParseBudget(std::string name) {
 }
 
 int Classify() {
-  absl::StatusOr<v1::Example> example = LoadSample();
+  absl::StatusOr<v1::Example> example =
+      client::HasMediaFlags() ? client::MediaSampleFromFlags(Connect) : LoadSample();
   if (!example.ok()) return Fail(example.status());
   absl::StatusOr<v1::BudgetLevel> budget = ParseBudget(absl::GetFlag(FLAGS_budget));
   if (!budget.ok()) return Fail(budget.status());
@@ -145,7 +185,9 @@ int Classify() {
   request.mutable_budget()->set_max_gflops(absl::GetFlag(FLAGS_max_gflops));
   request.set_priority(absl::GetFlag(FLAGS_priority));
 
-  client::ClassifierClient client(absl::GetFlag(FLAGS_server));
+  absl::StatusOr<std::unique_ptr<client::ClassifierClient>> connected = Connect();
+  if (!connected.ok()) return Fail(connected.status());
+  client::ClassifierClient& client = **connected;
   absl::StatusOr<v1::ClassifyResponse> response = client.Classify(request, Timeout());
   if (!response.ok()) return Fail(response.status());
   if (absl::GetFlag(FLAGS_json)) {
@@ -167,7 +209,9 @@ int Classify() {
 }
 
 int Info() {
-  client::ClassifierClient client(absl::GetFlag(FLAGS_server));
+  absl::StatusOr<std::unique_ptr<client::ClassifierClient>> connected = Connect();
+  if (!connected.ok()) return Fail(connected.status());
+  client::ClassifierClient& client = **connected;
   absl::StatusOr<v1::ModelInfo> info = client.GetModelInfo(absl::GetFlag(FLAGS_model), Timeout());
   if (!info.ok()) return Fail(info.status());
   if (absl::GetFlag(FLAGS_json)) {
@@ -192,7 +236,9 @@ int Info() {
 }
 
 int Health() {
-  client::ClassifierClient client(absl::GetFlag(FLAGS_server));
+  absl::StatusOr<std::unique_ptr<client::ClassifierClient>> connected = Connect();
+  if (!connected.ok()) return Fail(connected.status());
+  client::ClassifierClient& client = **connected;
   absl::StatusOr<std::string> status = client.CheckHealth(absl::GetFlag(FLAGS_service), Timeout());
   if (!status.ok()) return Fail(status.status());
   std::cout << *status << "\n";
@@ -229,24 +275,62 @@ int Datagen() {
   return 0;
 }
 
-void PrintEval(const v1::ModelConfig& config, const model::EvalResult& result) {
-  const std::vector<model::Branch> branches = model::ResolveBranches(config);
+// One evaluation as a JSON object (branch_fraction by branch name).
+std::string EvalJson(const std::vector<model::Branch>& branches, const model::EvalResult& result) {
   std::vector<std::string> fractions;
   for (size_t b = 0; b < branches.size() && b < result.branch_fraction.size(); ++b) {
-    fractions.push_back(absl::GetFlag(FLAGS_json)
-                            ? absl::StrCat("\"", branches[b].name, "\": ", result.branch_fraction[b])
-                            : absl::StrCat(branches[b].name, " ", result.branch_fraction[b]));
+    fractions.push_back(absl::StrCat("\"", branches[b].name, "\": ", result.branch_fraction[b]));
   }
-  if (absl::GetFlag(FLAGS_json)) {
-    std::printf("{\"examples\": %lld, \"accuracy\": %.6f, \"mean_loss\": %.6f, "
-                "\"mean_gflops\": %.6f, \"branch_fraction\": {%s}}\n",
-                static_cast<long long>(result.examples), result.accuracy, result.mean_loss,
-                result.mean_gflops, absl::StrJoin(fractions, ", ").c_str());
+  return absl::StrFormat(
+      "{\"examples\": %lld, \"accuracy\": %.6f, \"mean_loss\": %.6f, \"mean_gflops\": %.6f, "
+      "\"branch_fraction\": {%s}}",
+      static_cast<long long>(result.examples), result.accuracy, result.mean_loss,
+      result.mean_gflops, absl::StrJoin(fractions, ", "));
+}
+
+std::string EvalText(const std::vector<model::Branch>& branches, const model::EvalResult& result) {
+  std::vector<std::string> fractions;
+  for (size_t b = 0; b < branches.size() && b < result.branch_fraction.size(); ++b) {
+    fractions.push_back(absl::StrCat(branches[b].name, " ", result.branch_fraction[b]));
+  }
+  return absl::StrFormat("examples %lld  accuracy %.4f  loss %.4f  mean GFLOPs %.5f  branches: %s",
+                         static_cast<long long>(result.examples), result.accuracy,
+                         result.mean_loss, result.mean_gflops, absl::StrJoin(fractions, ", "));
+}
+
+void PrintEval(const v1::ModelConfig& config, const model::EvalResult& result) {
+  const std::vector<model::Branch> branches = model::ResolveBranches(config);
+  std::printf("%s\n", (absl::GetFlag(FLAGS_json) ? EvalJson(branches, result)
+                                                  : EvalText(branches, result)).c_str());
+}
+
+// Branches and gate shape of a gated package from the --gate_* flags.
+absl::Status ConfigureGate(v1::ModelConfig* config) {
+  const std::string pooling = absl::GetFlag(FLAGS_gate_pooling);
+  if (pooling == "mean") {
+    config->mutable_gate()->set_pooling(v1::GATE_POOLING_MEAN);
+  } else if (pooling == "mean_max") {
+    config->mutable_gate()->set_pooling(v1::GATE_POOLING_MEAN_MAX);
   } else {
-    std::printf("examples %lld  accuracy %.4f  loss %.4f  mean GFLOPs %.5f  branches: %s\n",
-                static_cast<long long>(result.examples), result.accuracy, result.mean_loss,
-                result.mean_gflops, absl::StrJoin(fractions, ", ").c_str());
+    return absl::InvalidArgumentError(
+        absl::StrCat("--gate_pooling=", pooling, " is not one of mean, mean_max"));
   }
+  if (config->branches_size() >= 2) return absl::OkStatus();  // The config's own branches.
+  bool modality = false, fusion = false;
+  for (absl::string_view kind : absl::StrSplit(absl::GetFlag(FLAGS_gate_branches), ',')) {
+    if (kind == "modality") {
+      modality = true;
+    } else if (kind == "fusion") {
+      fusion = true;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--gate_branches has \"", kind, "\"; use modality, fusion or modality,fusion"));
+    }
+  }
+  config->clear_branches();
+  if (modality) model::AddDefaultBranches(config);
+  if (fusion) model::AddFusionLevelBranches(config);
+  return absl::OkStatus();
 }
 
 int Train() {
@@ -276,7 +360,9 @@ int Train() {
   }
   if (absl::GetFlag(FLAGS_train_prompts_only)) config.mutable_pmf()->set_train_prompts_only(true);
   const bool gated = absl::GetFlag(FLAGS_gate);
-  if (gated && config.branches_size() < 2) model::AddDefaultBranches(&config);
+  if (gated) {
+    if (absl::Status configured = ConfigureGate(&config); !configured.ok()) return Fail(configured);
+  }
   model::SeedRandom(absl::GetFlag(FLAGS_seed));
   std::vector<std::string> labels = data::GeneratedLabels();
   if (labels.size() != config.num_classes()) labels.clear();
@@ -313,6 +399,17 @@ int Train() {
     gate.progress = true;
     result = model::TrainGate(package->get(), gate_data.empty() ? *train : gate_data, eval, gate);
     if (!result.ok()) return Fail(result.status());
+    if (absl::GetFlag(FLAGS_joint_epochs) > 0) {
+      model::JointTrainOptions joint;
+      joint.epochs = absl::GetFlag(FLAGS_joint_epochs);
+      joint.learning_rate = absl::GetFlag(FLAGS_joint_learning_rate);
+      joint.lambda = gate.lambda;
+      joint.temperature = gate.end_temperature;
+      joint.seed = options.seed;
+      joint.progress = true;
+      result = model::FinetuneJointly(package->get(), *train, eval, joint);
+      if (!result.ok()) return Fail(result.status());
+    }
   }
 
   v1::TrainingRecord* record = (*package)->config.mutable_training();
@@ -329,11 +426,59 @@ int Train() {
   return 0;
 }
 
+// eval --lambda_sweep: the full branch, then one gate per lambda over the
+// package's experts; a table, or one JSON object with every row.
+int EvalLambdaSweep(const model::ModelPackage& package, const std::vector<v1::Example>& examples) {
+  std::vector<double> lambdas;
+  for (absl::string_view item : absl::StrSplit(absl::GetFlag(FLAGS_lambda_sweep), ',')) {
+    double lambda;
+    if (!absl::SimpleAtod(item, &lambda) || !(lambda >= 0)) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--lambda_sweep has \"", item, "\"; give comma-separated numbers >= 0")));
+    }
+    lambdas.push_back(lambda);
+  }
+  if (absl::GetFlag(FLAGS_gate_data).empty()) {
+    return Fail(absl::InvalidArgumentError(
+        "eval --lambda_sweep needs --gate_data: the examples each gate trains on"));
+  }
+  auto gate_data = data::ReadDataset(absl::GetFlag(FLAGS_gate_data));
+  if (!gate_data.ok()) return Fail(gate_data.status());
+  auto full = model::Evaluate(package, examples, /*batch_size=*/64, v1::BUDGET_LEVEL_ACCURATE);
+  if (!full.ok()) return Fail(full.status());
+  model::GateTrainOptions options;
+  options.epochs = absl::GetFlag(FLAGS_gate_epochs);
+  options.gumbel = absl::GetFlag(FLAGS_gumbel);
+  options.end_temperature = absl::GetFlag(FLAGS_end_temperature);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  auto rows = model::SweepLambda(package, *gate_data, examples, lambdas, options);
+  if (!rows.ok()) return Fail(rows.status());
+  const std::vector<model::Branch> branches = model::ResolveBranches(package.config);
+  if (absl::GetFlag(FLAGS_json)) {
+    std::vector<std::string> sweep;
+    for (const model::LambdaSweepRow& row : *rows) {
+      sweep.push_back(absl::StrFormat("{\"lambda\": %g, \"balanced\": %s}", row.lambda,
+                                      EvalJson(branches, row.result)));
+    }
+    std::printf("{\"full\": %s, \"sweep\": [%s]}\n", EvalJson(branches, *full).c_str(),
+                absl::StrJoin(sweep, ", ").c_str());
+    return 0;
+  }
+  std::printf("full branch  %s\n", EvalText(branches, *full).c_str());
+  for (const model::LambdaSweepRow& row : *rows) {
+    std::printf("lambda %-6g %s  (compute %+.1f%% vs full)\n", row.lambda,
+                EvalText(branches, row.result).c_str(),
+                100.0 * (row.result.mean_gflops / std::max(1e-12, full->mean_gflops) - 1.0));
+  }
+  return 0;
+}
+
 int Eval() {
   auto package = model::LoadModelPackage(absl::GetFlag(FLAGS_model_dir));
   if (!package.ok()) return Fail(package.status());
   auto examples = data::ReadDataset(absl::GetFlag(FLAGS_data));
   if (!examples.ok()) return Fail(examples.status());
+  if (!absl::GetFlag(FLAGS_lambda_sweep).empty()) return EvalLambdaSweep(**package, *examples);
   absl::StatusOr<v1::BudgetLevel> budget = ParseBudget(absl::GetFlag(FLAGS_budget));
   if (!budget.ok()) return Fail(budget.status());
   absl::StatusOr<model::EvalResult> result =
@@ -417,7 +562,9 @@ int Check() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "mmfuse <command> [flags]\n"
-      "commands: classify, info, health, datagen, train, eval, flops, check\n"
+      "commands: classify, info, health, datagen, train, eval, flops, check, extract\n"
+      "  mmfuse classify --audio clip.wav --image digit.png --text \"sept\"\n"
+      "  mmfuse extract --manifest m.jsonl --featurizers models/x/config.pbtxt --out d.mmds\n"
       "  mmfuse classify --server 127.0.0.1:50051 [--data file --index N]\n"
       "  mmfuse info --server 127.0.0.1:50051\n"
       "  mmfuse datagen --out datasets/train.mmds --examples 2000 --split 0\n"
@@ -446,6 +593,7 @@ int main(int argc, char** argv) {
   if (command == "eval") return mmfuse::Eval();
   if (command == "flops") return mmfuse::Flops();
   if (command == "check") return mmfuse::Check();
+  if (command == "extract") return mmfuse::client::RunExtractCommand();
   std::fprintf(stderr, "mmfuse: unknown command \"%s\"\n%s\n", command.c_str(),
                absl::ProgramUsageMessage());
   return 2;

@@ -116,7 +116,8 @@ int64_t GateMacs(const v1::ModelConfig& config, const std::vector<int64_t>& fram
   for (int m = 0; m < config.modalities_size() && m < static_cast<int>(frames.size()); ++m) {
     macs += frames[m] * config.modalities(m).feature_dim() * summary;
   }
-  return macs + config.modalities_size() * (summary + 1) * hidden + hidden * branches;
+  const int64_t pooled = config.gate().pooling() == v1::GATE_POOLING_MEAN_MAX ? 2 : 1;
+  return macs + config.modalities_size() * (summary * pooled + 1) * hidden + hidden * branches;
 }
 
 std::vector<int64_t> ReferenceFrames(const v1::ModelConfig& config) {

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "model/featurizer_config.h"
 #include "model/locomt_views.h"
 #include "google/protobuf/text_format.h"
 
@@ -25,6 +26,47 @@ class ErrorCollector : public google::protobuf::io::ErrorCollector {
  private:
   std::string errors_;
 };
+
+// Upper bounds of the architecture's sizes, so that everything derived from
+// them (the views of every head, the multiply-adds of model/flops.cc at
+// max_frames) stays small enough to allocate and to count in int64.
+absl::Status ValidateArchitectureSizes(const v1::ModelConfig& config) {
+  auto too_large = [](const char* field, uint64_t value, uint64_t limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: ", field, "=", value, " exceeds the limit of ", limit));
+  };
+  if (config.modalities_size() > kMaxModalities) {
+    return too_large("modalities (count)", config.modalities_size(), kMaxModalities);
+  }
+  for (int i = 0; i < config.modalities_size(); ++i) {
+    if (config.modalities(i).feature_dim() > kMaxFeatureDim) {
+      return too_large(absl::StrCat("modalities[", i, "].feature_dim").c_str(),
+                       config.modalities(i).feature_dim(), kMaxFeatureDim);
+    }
+  }
+  const v1::TransformerConfig& t = config.transformer();
+  if (t.d_model() > kMaxModelDim) return too_large("transformer.d_model", t.d_model(), kMaxModelDim);
+  if (t.ff_dim() > kMaxFfDim) return too_large("transformer.ff_dim", t.ff_dim(), kMaxFfDim);
+  if (t.unimodal_layers() > kMaxLayers) {
+    return too_large("transformer.unimodal_layers", t.unimodal_layers(), kMaxLayers);
+  }
+  if (t.fusion_layers() > kMaxLayers) {
+    return too_large("transformer.fusion_layers", t.fusion_layers(), kMaxLayers);
+  }
+  if (config.mbt().num_bottlenecks() > kMaxExtraTokens) {
+    return too_large("mbt.num_bottlenecks", config.mbt().num_bottlenecks(), kMaxExtraTokens);
+  }
+  if (config.pmf().num_prompts() > kMaxExtraTokens) {
+    return too_large("pmf.num_prompts", config.pmf().num_prompts(), kMaxExtraTokens);
+  }
+  if (config.gate().summary_dim() > kMaxGateDim) {
+    return too_large("gate.summary_dim", config.gate().summary_dim(), kMaxGateDim);
+  }
+  if (config.gate().hidden_dim() > kMaxGateDim) {
+    return too_large("gate.hidden_dim", config.gate().hidden_dim(), kMaxGateDim);
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -79,6 +121,8 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
       return invalid("modalities[", i, "].reference_frames=", m.reference_frames(),
                      " exceeds max_frames=", m.max_frames());
     }
+    absl::Status featurizer = ValidateModalityFeaturizer(m, i);
+    if (!featurizer.ok()) return featurizer;
   }
   if (config.num_classes() < 2) {
     return invalid("num_classes=", config.num_classes(), " must be >= 2");
@@ -100,6 +144,8 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   if (!(t.dropout() >= 0 && t.dropout() < 1)) {
     return invalid("transformer.dropout=", t.dropout(), " is outside [0, 1)");
   }
+  absl::Status sizes = ValidateArchitectureSizes(config);
+  if (!sizes.ok()) return sizes;
   if (config.fusion_mode() == v1::FUSION_MODE_SFT) {
     for (const auto& [name, kernel] : config.sft().kernel()) {
       if (names.count(name) == 0) return invalid("sft.kernel names unknown modality \"", name, "\"");
@@ -125,6 +171,15 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
         return invalid("branches[", b, "].modalities names unknown modality \"", m, "\"");
       }
     }
+    if (branch.unimodal_layers() > kMaxBranchLayers || branch.fusion_layers() > kMaxBranchLayers) {
+      return invalid("branches[", b, "] (\"", branch.name(), "\"): unimodal_layers=",
+                     branch.unimodal_layers(), " and fusion_layers=", branch.fusion_layers(),
+                     " must be <= ", kMaxBranchLayers);
+    }
+  }
+  if (config.gate().pooling() != v1::GATE_POOLING_UNSPECIFIED &&
+      !v1::GatePooling_IsValid(config.gate().pooling())) {
+    return invalid("gate.pooling=", config.gate().pooling(), " is not one of mean, mean_max");
   }
   const v1::BatchingConfig& batching = config.batching();
   for (uint32_t size : batching.preferred_batch_sizes()) {
@@ -179,9 +234,10 @@ v1::ModelConfig ExpertConfig(const v1::ModelConfig& config, const Branch& branch
   expert.clear_branches();
   for (int m : branch.modalities) *expert.add_modalities() = config.modalities(m);
   for (const v1::BranchConfig& b : config.branches()) {
-    if (b.name() == branch.name && b.fusion_mode() != v1::FUSION_MODE_UNSPECIFIED) {
-      expert.set_fusion_mode(b.fusion_mode());
-    }
+    if (b.name() != branch.name) continue;
+    if (b.fusion_mode() != v1::FUSION_MODE_UNSPECIFIED) expert.set_fusion_mode(b.fusion_mode());
+    if (b.unimodal_layers() > 0) expert.mutable_transformer()->set_unimodal_layers(b.unimodal_layers());
+    if (b.fusion_layers() > 0) expert.mutable_transformer()->set_fusion_layers(b.fusion_layers());
   }
   // A view table names modalities the expert may lack; the default table
   // adapts to any subset.
@@ -206,6 +262,23 @@ void AddDefaultBranches(v1::ModelConfig* config) {
     b->add_modalities(name);
   }
   config->add_branches()->set_name("full");
+}
+
+void AddFusionLevelBranches(v1::ModelConfig* config) {
+  const v1::TransformerConfig& t = config->transformer();
+  const uint32_t depth = t.unimodal_layers() + t.fusion_layers();
+  // "full" first: among branches over every modality the first is the one
+  // budget ACCURATE runs (FullBranch).
+  if (config->branches().empty()) config->add_branches()->set_name("full");
+  if (depth >= 2 && t.fusion_layers() > 1) {
+    v1::BranchConfig* fuse_last = config->add_branches();
+    fuse_last->set_name("fuse_last");
+    fuse_last->set_unimodal_layers(depth - 1);
+    fuse_last->set_fusion_layers(1);
+  }
+  v1::BranchConfig* late = config->add_branches();
+  late->set_name("late");
+  late->set_fusion_mode(v1::FUSION_MODE_LATE);
 }
 
 std::string FusionModeName(v1::FusionMode mode) {

@@ -18,6 +18,17 @@ namespace mmfuse::model {
 // Longest sequence a modality may declare (learned positions are allocated
 // for every frame up to max_frames).
 inline constexpr int kMaxFramesLimit = 65536;
+// Upper bounds of the architecture (ValidateModelConfig): with them every
+// multiply-add count of model/flops.h fits in int64 at max_frames.
+inline constexpr int kMaxModalities = 16;
+inline constexpr uint32_t kMaxFeatureDim = 65536;
+inline constexpr uint32_t kMaxModelDim = 8192;
+inline constexpr uint32_t kMaxFfDim = 32768;
+inline constexpr uint32_t kMaxLayers = 64;
+inline constexpr uint32_t kMaxExtraTokens = 256;  // MBT bottlenecks, PMF prompts.
+inline constexpr uint32_t kMaxGateDim = 4096;
+// Most layers a branch may override its expert's depth to.
+inline constexpr uint32_t kMaxBranchLayers = 64;
 
 // Parses protobuf text format; errors name the line.
 absl::StatusOr<v1::ModelConfig> ParseModelConfig(const std::string& text);
@@ -47,7 +58,8 @@ struct Branch {
 std::vector<Branch> ResolveBranches(const v1::ModelConfig& config);
 
 // The config a branch's expert is built from: `config` restricted to the
-// branch's modalities (model order) and the branch's fusion mode.
+// branch's modalities (model order), with the branch's fusion mode and
+// layer counts where it sets them.
 v1::ModelConfig ExpertConfig(const v1::ModelConfig& config, const Branch& branch);
 
 // Index of the full branch (the one with every modality), else of the
@@ -56,6 +68,12 @@ int FullBranch(const std::vector<Branch>& branches);
 
 // The gated default: {text}, {audio}, {video} and the full branch.
 void AddDefaultBranches(v1::ModelConfig* config);
+
+// Fusion-level gating: appends branches over every modality that fuse later
+// than the full branch: "fuse_last" (only the last layer fuses; when the
+// transformer has more than one fusion layer) and "late" (late fusion).
+// Adds "full" first when the config has no branches.
+void AddFusionLevelBranches(v1::ModelConfig* config);
 
 // Lowercase name of a fusion mode ("concat"), and back (error names the
 // choices).

@@ -17,9 +17,9 @@
 
 namespace mmfuse::model {
 
-// Per-modality summaries (mean over real frames of a linear projection) and
-// presence flags -> branch logits through a two-layer MLP. Its cost is
-// counted by GateMacs.
+// Per-modality summaries (mean, or mean and max, over real frames of a
+// linear projection; GateConfig.pooling) and presence flags -> branch logits
+// through a two-layer MLP. Its cost is counted by GateMacs.
 class GateImpl : public torch::nn::Module {
  public:
   GateImpl(const v1::ModelConfig& config, int num_branches);
@@ -27,6 +27,7 @@ class GateImpl : public torch::nn::Module {
   torch::Tensor forward(const std::vector<ModalityInput>& inputs);
 
  private:
+  bool mean_max_;
   std::vector<torch::nn::Linear> summaries_;
   torch::nn::Linear hidden_{nullptr};
   torch::nn::Linear out_{nullptr};

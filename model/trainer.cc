@@ -30,50 +30,10 @@
 #include "model/inference.h"
 #include "model/model_config.h"
 #include "model/model_package.h"
+#include "model/training_util.h"
 
 namespace mmfuse::model {
 namespace {
-
-absl::Status CheckExamples(const v1::ModelConfig& config, const std::vector<v1::Example>& examples,
-                           const char* which) {
-  for (size_t i = 0; i < examples.size(); ++i) {
-    const v1::Example& e = examples[i];
-    if (e.label() >= config.num_classes()) {
-      return absl::InvalidArgumentError(absl::StrCat(which, " example ", i, " (id ", e.id(),
-                                                     "): label=", e.label(), " >= num_classes=",
-                                                     config.num_classes()));
-    }
-    if (e.features().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(which, " example ", i, " is empty"));
-    }
-    for (const auto& [name, seq] : e.features()) {
-      const int m = ModalityIndex(config, name);
-      if (m < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(which, " example ", i, ": unknown modality \"", name, "\""));
-      }
-      const absl::Status valid = ValidateFeatures(config.modalities(m), seq);
-      if (!valid.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(which, " example ", i, " (id ", e.id(), "): ", valid.message()));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-
-torch::Tensor Labels(const std::vector<const v1::Example*>& batch) {
-  std::vector<int64_t> labels;
-  for (const v1::Example* e : batch) labels.push_back(e->label());
-  return at::from_blob(labels.data(), {static_cast<int64_t>(labels.size())}, at::kLong).clone();
-}
-
-std::vector<const FeatureMap*> Features(const std::vector<const v1::Example*>& batch) {
-  std::vector<const FeatureMap*> features;
-  for (const v1::Example* e : batch) features.push_back(&e->features());
-  return features;
-}
 
 // Hides modalities of training samples by zeroing their lengths, keeping at
 // least one present modality per sample.
@@ -97,8 +57,6 @@ void DropModalities(std::vector<ModalityInput>* inputs, double rate, std::mt1993
     }
   }
 }
-
-bool StderrIsTty() { return isatty(STDERR_FILENO) == 1; }
 
 // Trains one expert on `examples` (those its branch can use).
 void TrainExpert(FusionTransformer& expert, const v1::ModelConfig& config,
@@ -159,11 +117,6 @@ void TrainExpert(FusionTransformer& expert, const v1::ModelConfig& config,
     }
   }
   expert->eval();
-}
-
-// A tensor [rows, cols] from row-major floats.
-torch::Tensor Matrix(std::vector<float> values, int64_t rows, int64_t cols) {
-  return at::from_blob(values.data(), {rows, cols}, at::kFloat).clone();
 }
 
 }  // namespace

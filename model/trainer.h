@@ -61,6 +61,29 @@ struct GateTrainOptions {
   bool progress = false;
 };
 
+// Stage 3 of gated training (optional): gate and experts finetuned together
+// on the same loss as stage 2. Every usable expert runs on every batch so the
+// gate's straight-through gradient sees all of them; an expert's weights get
+// the task gradient only from the samples the gate sends it, so experts
+// specialise on the samples they will serve.
+struct JointTrainOptions {
+  // Passes over the training set. >= 1. Default 2.
+  int epochs = 2;
+  // Examples per step. >= 1. Default 32.
+  int batch_size = 32;
+  // AdamW learning rate, constant: a finetune of trained weights, well below
+  // stage 1's. Default 2e-4.
+  double learning_rate = 2e-4;
+  double weight_decay = 0.01;
+  // Resource-loss weight, as in stage 2. >= 0. Default 0.1.
+  double lambda = 0.1;
+  // Gate softmax temperature for the straight-through gradient. > 0.
+  // Default 0.5 (stage 2's final temperature).
+  double temperature = 0.5;
+  uint64_t seed = 1;
+  bool progress = false;
+};
+
 struct EvalResult {
   int64_t examples = 0;
   double accuracy = 0;      // Top-1, in [0, 1].
@@ -83,6 +106,28 @@ absl::StatusOr<EvalResult> Train(ModelPackage* package, const std::vector<v1::Ex
 absl::StatusOr<EvalResult> TrainGate(ModelPackage* package, const std::vector<v1::Example>& train,
                                      const std::vector<v1::Example>& eval,
                                      const GateTrainOptions& options);
+
+// Stage 3: see JointTrainOptions. Returns the evaluation of `eval` (or
+// `train`) through the gate; the model is left in eval mode.
+absl::StatusOr<EvalResult> FinetuneJointly(ModelPackage* package,
+                                           const std::vector<v1::Example>& train,
+                                           const std::vector<v1::Example>& eval,
+                                           const JointTrainOptions& options);
+
+struct LambdaSweepRow {
+  double lambda = 0;
+  EvalResult result;  // Through the gate trained with this lambda (BALANCED).
+};
+
+// The accuracy-compute trade-off of a package's experts: per lambda, a fresh
+// gate (the same seeded initialisation each time) trains over the frozen
+// experts on `gate_train` (stage 2 with `options`, its lambda replaced) and
+// `eval` is evaluated through it. `package` is left unchanged.
+absl::StatusOr<std::vector<LambdaSweepRow>> SweepLambda(const ModelPackage& package,
+                                                        const std::vector<v1::Example>& gate_train,
+                                                        const std::vector<v1::Example>& eval,
+                                                        const std::vector<double>& lambdas,
+                                                        const GateTrainOptions& options);
 
 // Evaluates with the branch choice a request of budget `level` gets
 // (BALANCED: through the gate; ACCURATE: the full branch).

@@ -1,20 +1,98 @@
 #!/usr/bin/env bash
-# Sets up if needed and runs the whole test suite: every GoogleTest and
-# end-to-end test through ctest, then the batching tests again under
-# ThreadSanitizer (a LibTorch-free build, so it stays quick).
+# Sets up if needed and runs the whole test suite, quietly (one line per
+# stage; a failing test's output in full):
+#   1. every GoogleTest and end-to-end test through ctest (the main build);
+#   2. ThreadSanitizer: the batching tests (a LibTorch-free build);
+#   3. ASan+UBSan: every GoogleTest suite (LibTorch build at -O1);
+#   4. the fuzz targets, MMFUSE_FUZZ_SECONDS (default 45) each (clang,
+#      libFuzzer, LibTorch-free).
+# The sanitizer and fuzz builds live next to the main one ($BUILD_DIR-tsan,
+# -asan, -fuzz); docs/FUZZING.md explains them and their options.
+#
+#   MMFUSE_BUILD_DIR=dir      main build directory (default: build)
+#   MMFUSE_FUZZ_SECONDS=N     seconds per fuzz target (default 45)
+#   MMFUSE_TEST_STAGES="..."  stages to run, of: main tsan asan fuzz (default
+#                             all; setup runs with main only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+STAGES=" ${MMFUSE_TEST_STAGES:-main tsan asan fuzz} "
+wants() { [[ $STAGES == *" $1 "* ]]; }
+if wants main; then ./scripts/setup.sh; fi
 BUILD_DIR=${MMFUSE_BUILD_DIR:-build}
-(cd "$BUILD_DIR" && ctest --output-on-failure -j2)
+SUPP=$PWD/tests/sanitizers
 
-TSAN_DIR=${BUILD_DIR}-tsan
-if [[ ! -f "$TSAN_DIR/build.ninja" ]]; then
-  cmake -S . -B "$TSAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMFUSE_WITH_TORCH=OFF \
-    -DMMFUSE_SANITIZE=thread >"$TSAN_DIR.configure.log" 2>&1 || {
-    cat "$TSAN_DIR.configure.log" >&2; exit 1; }
+# configure DIR cmake-args...: once per build directory.
+configure() {
+  local dir=$1; shift
+  if [[ ! -f "$dir/build.ninja" ]]; then
+    cmake -S . -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1 || {
+      cat "$dir.configure.log" >&2; echo "test: configuring $dir failed" >&2; exit 1; }
+  fi
+}
+
+# build DIR targets...: ninja's progress lines and CMake's re-run notes
+# dropped, errors kept.
+build() {
+  local dir=$1; shift
+  cmake --build "$dir" -j "${MMFUSE_JOBS:-2}" --target "$@" |
+    grep -vE '^\[[0-9]+/[0-9]+\] |^-- |^Re-running CMake' || true
+  test "${PIPESTATUS[0]}" -eq 0 || { echo "test: building $dir failed" >&2; exit 1; }
+}
+
+# run_ctest DIR ctest-args...: passing tests' lines dropped.
+run_ctest() {
+  local dir=$1; shift
+  (cd "$dir" && ctest --output-on-failure -j2 "$@") |
+    grep -vE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* +Passed +[0-9.]+ sec$|^ +Start +[0-9]+: |^Test project |^Label Time Summary:|^[A-Za-z0-9_]+ += +[0-9.]+ sec\*proc|^$' || true
+  test "${PIPESTATUS[0]}" -eq 0 || { echo "test: tests in $dir failed" >&2; exit 1; }
+}
+
+stage() { echo "test: $1 ($((SECONDS - stage_start)) s)"; stage_start=$SECONDS; }
+stage_start=$SECONDS
+
+if wants main; then
+  run_ctest "$BUILD_DIR"
+  stage "main suite passed"
 fi
-cmake --build "$TSAN_DIR" -j2 --target batcher_test fake_clock_test load_bias_test | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
-test "${PIPESTATUS[0]}" -eq 0 || { echo "test: TSan build failed" >&2; exit 1; }
-(cd "$TSAN_DIR" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --output-on-failure -j2 -R '^(Batcher|FakeClock|LoadBias)')
+
+if wants tsan; then
+  # ThreadSanitizer: LibTorch-free, so it stays quick (docs/FUZZING.md says
+  # why the LibTorch-linked server tests do not run under TSan).
+  TSAN_DIR=${BUILD_DIR}-tsan
+  configure "$TSAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMFUSE_WITH_TORCH=OFF -DMMFUSE_SANITIZE=thread
+  build "$TSAN_DIR" batcher_test fake_clock_test load_bias_test
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$SUPP/tsan.supp" \
+    run_ctest "$TSAN_DIR" -R '^(Batcher|FakeClock|LoadBias)'
+  stage "TSan batching tests passed"
+fi
+
+if wants asan; then
+  # ASan+UBSan: every GoogleTest binary at -O1. The shell tests (deploy_*,
+  # server_metrics_promtool/_prometheus_live, E2E.*) are left out: they drive
+  # release binaries and deployment files, not code ASan could instrument.
+  ASAN_DIR=${BUILD_DIR}-asan
+  configure "$ASAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+    -DMMFUSE_SANITIZE=address
+  (
+    # Also for the build: gtest_discover_tests runs each binary once.
+    export ASAN_OPTIONS="detect_leaks=1 check_initialization_order=1 strict_init_order=1 detect_stack_use_after_return=1"
+    export LSAN_OPTIONS="suppressions=$SUPP/lsan.supp print_suppressions=0"
+    export UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 suppressions=$SUPP/ubsan.supp"
+    build "$ASAN_DIR" mmfuse_tests
+    run_ctest "$ASAN_DIR" -E '^(deploy_|server_metrics_(promtool|prometheus_live)$|E2E\.)'
+  )
+  stage "ASan+UBSan suite passed"
+fi
+
+if wants fuzz; then
+  # Fuzzing: each target for MMFUSE_FUZZ_SECONDS from the generated seeds and
+  # the corpus earlier runs left in $BUILD_DIR-fuzz/fuzz/corpus.
+  FUZZ_DIR=${BUILD_DIR}-fuzz
+  CC=clang CXX=clang++ configure "$FUZZ_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DMMFUSE_WITH_TORCH=OFF -DMMFUSE_FUZZ=ON
+  build "$FUZZ_DIR" request_fuzzer stream_fuzzer config_fuzzer dataset_fuzzer fuzz_seed_gen
+  rm -f "$FUZZ_DIR"/fuzz/logs/*.summary
+  run_ctest "$FUZZ_DIR" -L fuzz
+  cat "$FUZZ_DIR"/fuzz/logs/*.summary
+  stage "fuzz targets passed"
+fi

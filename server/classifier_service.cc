@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/grpc_call_context.h"
 #include "server/grpc_status.h"
 #include "server/response_write_queue.h"
 #include "server/metrics.h"
@@ -18,21 +19,6 @@
 
 namespace mmfuse::server {
 namespace {
-
-absl::Time Deadline(const grpc::CallbackServerContext* context) {
-  const auto deadline = context->deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
-  return absl::FromChrono(deadline);
-}
-
-CallContext MakeCallContext(grpc::CallbackServerContext* context, absl::Time received) {
-  CallContext call;
-  call.received = received;
-  call.deadline = Deadline(context);
-  // IsCancelled is safe from any thread on the callback API.
-  call.is_cancelled = [context] { return context->IsCancelled(); };
-  return call;
-}
 
 // One ClassifyStream call. Each request read is submitted at once (up to
 // kMaxStreamInflight in flight); responses are written one at a time, in
@@ -684,6 +670,10 @@ void ClassifierService::ShutdownModels() {
 
 absl::StatusOr<ServedModel*> ClassifierService::Route(const std::string& name) const {
   if (draining_.load()) return absl::UnavailableError("server is shutting down");
+  return Find(name);
+}
+
+absl::StatusOr<ServedModel*> ClassifierService::Find(const std::string& name) const {
   if (name.empty()) {
     if (default_model_ == nullptr) return absl::UnavailableError("no model is loaded");
     return default_model_;
@@ -709,11 +699,11 @@ void ClassifierService::RecordAnswered(const absl::Status& status) {
 }
 
 void ClassifierService::RecordFinished(const std::string& model, const absl::Status& status,
-                                       absl::Time received) {
+                                       absl::Time received, const char* protocol) {
   if (metrics_ == nullptr) return;
   const std::string label =
       model.empty() && default_model_ != nullptr ? default_model_->name() : model;
-  metrics_->RecordRequest(label, status.code(), absl::Now() - received);
+  metrics_->RecordRequest(label, status.code(), absl::Now() - received, protocol);
 }
 
 grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContext* context,

@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "mmfuse/v1/classifier.grpc.pb.h"
 #include "server/feature_assembler.h"
+#include "server/metrics.h"
 #include "server/served_model.h"
 
 namespace mmfuse::server {
@@ -76,6 +77,11 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
 
   // Finds `name` (empty = default). Also answers UNAVAILABLE while draining.
   absl::StatusOr<ServedModel*> Route(const std::string& name) const;
+  // Finds `name` (empty = default) whether or not the server is draining;
+  // NOT_FOUND naming it if it is not loaded.
+  absl::StatusOr<ServedModel*> Find(const std::string& name) const;
+  // True from StartDraining on.
+  bool draining() const { return draining_.load(); }
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const v1::ClassifyRequest* request,
@@ -106,8 +112,10 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
   };
   Counts counts() const;
 
-  // Records a finished request (any outcome) in the metrics.
-  void RecordFinished(const std::string& model, const absl::Status& status, absl::Time received);
+  // Records a finished request (any outcome) in the metrics, under the
+  // protocol it came in on (kProtocolMmfuse, kProtocolKserve).
+  void RecordFinished(const std::string& model, const absl::Status& status, absl::Time received,
+                      const char* protocol = kProtocolMmfuse);
   // Brackets a request's life inside a model, for counts().
   void RecordAccepted() { accepted_.fetch_add(1); }
   void RecordAnswered(const absl::Status& status);

@@ -180,15 +180,8 @@ absl::Status FeatureAssembler::Add(const v1::FeatureChunk& chunk) {
     return status;
   }
   const int64_t i = chunks_;
-  if (chunk.has_header()) {
-    header_ = chunk.header();
-    request_.set_request_id(header_.request_id());
-    request_.set_model(header_.model());
-    request_.set_top_k(header_.top_k());
-    if (header_.has_budget()) *request_.mutable_budget() = header_.budget();
-    request_.set_priority(header_.priority());
-  }
   if (m < 0) {
+    TakeHeader(chunk.header());
     ++chunks_;
     return absl::OkStatus();
   }
@@ -214,6 +207,8 @@ absl::Status FeatureAssembler::Add(const v1::FeatureChunk& chunk) {
     }
   }
 
+  // Only a chunk accepted whole keeps its header.
+  if (chunk.has_header()) TakeHeader(chunk.header());
   ModalityState& state = modalities_[m];
   v1::FeatureSequence& seq = (*request_.mutable_features())[name];
   seq.set_dim(chunk.dim());
@@ -229,6 +224,15 @@ absl::Status FeatureAssembler::Add(const v1::FeatureChunk& chunk) {
   bytes_ += chunk_bytes;
   ++chunks_;
   return absl::OkStatus();
+}
+
+void FeatureAssembler::TakeHeader(const v1::StreamHeader& header) {
+  header_ = header;
+  request_.set_request_id(header_.request_id());
+  request_.set_model(header_.model());
+  request_.set_top_k(header_.top_k());
+  if (header_.has_budget()) *request_.mutable_budget() = header_.budget();
+  request_.set_priority(header_.priority());
 }
 
 absl::StatusOr<v1::ClassifyRequest> FeatureAssembler::Finish() {

@@ -88,6 +88,8 @@ class FeatureAssembler {
   FeatureAssembler(const v1::ModelConfig* config, const Options& options);
   absl::Status Check(const v1::FeatureChunk& chunk, int* modality) const;
   absl::Status CheckHeader(const v1::StreamHeader& header) const;
+  // Copies a checked header into header_ and request_.
+  void TakeHeader(const v1::StreamHeader& header);
 
   const v1::ModelConfig* const config_;
   const Options options_;

@@ -14,9 +14,17 @@
 #include "model/inference.h"
 #include "server/server.h"
 
-ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on (gRPC and metrics).");
+ABSL_FLAG(std::string, host, "0.0.0.0",
+          "Address to listen on (gRPC, and metrics unless --metrics_host is given).");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one.");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 disables.");
+ABSL_FLAG(std::string, metrics_host, "",
+          "Address the metrics port listens on; empty = --host.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain: serve gRPC over TLS (with --tls_key_file). Empty = plaintext.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: mutual TLS, every client must present a certificate it signed.");
 ABSL_FLAG(std::string, model_dir, "models/default",
           "Model package directory; several separated by commas, the first is the default.");
 ABSL_FLAG(int, workers, 2, "Worker threads running batches (one math thread each).");
@@ -33,6 +41,9 @@ ABSL_FLAG(bool, allow_timeout_override, true,
 ABSL_FLAG(bool, adaptive_gating, false,
           "Shift the gate toward cheaper branches while queue waits exceed "
           "--target_queue_wait_us (bounded steps, hysteresis).");
+ABSL_FLAG(bool, mixed_branch_queues, false,
+          "One queue per length bucket for every branch (batches mix branches; each branch "
+          "group runs its own expert) instead of a queue per branch. For comparison only.");
 ABSL_FLAG(int64_t, target_queue_wait_us, 5000, "Queue wait that --adaptive_gating defends, in us.");
 ABSL_FLAG(int, drain_timeout_s, 30, "Longest shutdown waits for open calls, in seconds.");
 ABSL_FLAG(int64_t, max_stream_bytes, int64_t{64} << 20,
@@ -76,6 +87,10 @@ int main(int argc, char** argv) {
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.metrics_host = absl::GetFlag(FLAGS_metrics_host);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   for (const auto& dir : absl::StrSplit(absl::GetFlag(FLAGS_model_dir), ',', absl::SkipEmpty())) {
     options.model_dirs.emplace_back(dir);
   }
@@ -87,6 +102,7 @@ int main(int argc, char** argv) {
   options.serving.default_timeout_ms = absl::GetFlag(FLAGS_default_timeout_ms);
   options.serving.allow_timeout_override = absl::GetFlag(FLAGS_allow_timeout_override);
   options.serving.adaptive_load_bias = absl::GetFlag(FLAGS_adaptive_gating);
+  options.serving.mixed_branch_queues = absl::GetFlag(FLAGS_mixed_branch_queues);
   options.serving.load_bias.target_wait =
       absl::Microseconds(absl::GetFlag(FLAGS_target_queue_wait_us));
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
@@ -103,9 +119,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mmfuse-server: %s\n", std::string(server.status().ToString()).c_str());
     return 1;
   }
-  std::fprintf(stderr, "mmfuse-server: serving %s on %s:%d, metrics on port %d\n",
+  // Scripts parse "on HOST:PORT," and "metrics on port N": keep them.
+  std::fprintf(stderr, "mmfuse-server: serving %s on %s:%d, metrics on port %d (gRPC: %s)\n",
                options.model_dirs.empty() ? "" : options.model_dirs.front().c_str(),
-               options.host.c_str(), (*server)->port(), (*server)->metrics_port());
+               options.host.c_str(), (*server)->port(), (*server)->metrics_port(),
+               mmfuse::server::DescribeTransport(options.tls).c_str());
 
   int signal = 0;
   sigwait(&stop_signals, &signal);

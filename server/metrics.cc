@@ -269,9 +269,9 @@ ServerMetrics::ServerMetrics(prometheus::Registry* registry, const std::string& 
 }
 
 void ServerMetrics::RecordRequest(const std::string& model, absl::StatusCode code,
-                                  absl::Duration total) {
-  requests_.Add({{"model", model}, {"code", CodeName(code)}}).Increment();
-  request_duration_.Add({{"model", model}}, LatencyBuckets())
+                                  absl::Duration total, const std::string& protocol) {
+  requests_.Add({{"model", model}, {"code", CodeName(code)}, {"protocol", protocol}}).Increment();
+  request_duration_.Add({{"model", model}, {"protocol", protocol}}, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(total));
 }
 

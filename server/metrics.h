@@ -33,13 +33,22 @@
 
 namespace mmfuse::server {
 
+// Values of the `protocol` label of the request series: mmfuse.v1 (the
+// native API) and the Open Inference Protocol (KServe v2).
+inline constexpr char kProtocolMmfuse[] = "mmfuse";
+inline constexpr char kProtocolKserve[] = "kserve";
+
 class ServerMetrics {
  public:
   // `registry` is not owned and must outlive this object.
   ServerMetrics(prometheus::Registry* registry, const std::string& version);
 
-  // One finished request (any outcome), end to end.
-  void RecordRequest(const std::string& model, absl::StatusCode code, absl::Duration total);
+  // One finished request (any outcome), end to end, in
+  // mmfuse_requests_total{model,code,protocol} and
+  // mmfuse_request_duration_seconds{model,protocol}. `protocol` is the API
+  // it came in on: kProtocolMmfuse or kProtocolKserve.
+  void RecordRequest(const std::string& model, absl::StatusCode code, absl::Duration total,
+                     const std::string& protocol = kProtocolMmfuse);
   // A request refused or dropped before compute; `reason` is one of
   // invalid, queue_full, deadline, cancelled, unavailable, error, and for
   // feature streams stream_limit (max_stream_bytes/max_stream_chunks) and

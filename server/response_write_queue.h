@@ -1,5 +1,6 @@
 // ResponseWriteQueue: the responses of one streaming call waiting to be
-// written. gRPC allows one write in flight per call, so Push hands out a
+// written (ResponseWriteQueueOf<Response> for any response message). gRPC
+// allows one write in flight per call, so Push hands out a
 // write only when none is in flight, and WriteDone the next one queued. Once
 // a write fails the client is gone and later responses are dropped.
 //
@@ -16,10 +17,11 @@
 
 namespace mmfuse::server {
 
-class ResponseWriteQueue {
+template <typename Response>
+class ResponseWriteQueueOf {
  public:
   // Queues `response`; returns the write to start now, or nullptr.
-  v1::ClassifyResponse* Push(v1::ClassifyResponse response) {
+  Response* Push(Response response) {
     if (broken_) return nullptr;
     if (in_flight_) {
       pending_.push_back(std::move(response));
@@ -32,7 +34,7 @@ class ResponseWriteQueue {
 
   // The write in flight completed (`ok` false: the client is gone); returns
   // the next write to start, or nullptr.
-  v1::ClassifyResponse* WriteDone(bool ok) {
+  Response* WriteDone(bool ok) {
     if (!ok) {
       broken_ = true;
       pending_.clear();
@@ -54,11 +56,14 @@ class ResponseWriteQueue {
   bool broken() const { return broken_; }
 
  private:
-  std::deque<v1::ClassifyResponse> pending_;
-  v1::ClassifyResponse current_;  // The write in flight.
+  std::deque<Response> pending_;
+  Response current_;  // The write in flight.
   bool in_flight_ = false;
   bool broken_ = false;
 };
+
+// mmfuse.v1's streams.
+using ResponseWriteQueue = ResponseWriteQueueOf<v1::ClassifyResponse>;
 
 }  // namespace mmfuse::server
 

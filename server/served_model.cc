@@ -1,6 +1,7 @@
 #include "server/served_model.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <utility>
 
@@ -22,6 +23,7 @@ struct ClassifyPayload : batching::Payload {
   v1::ClassifyResponse* response = nullptr;
   CallContext call;
   std::function<void(absl::Status)> done;
+  int branch = 0;                     // Chosen on admission.
   std::vector<int64_t> frames;        // Per modality, model order; 0 = absent.
   bool gate_ran = false;              // The gate's cost was spent on it.
   std::vector<float> probabilities;   // Filled by the processor.
@@ -38,20 +40,23 @@ T Override(T flag, T from_config) {
 
 namespace {
 
-// Fraction of the batch's frames that are padding: per modality of the
-// branch, the batch pads every sample to its longest sequence.
-double PaddingRatio(absl::Span<batching::Task* const> batch,
-                    const std::vector<model::Branch>& branches) {
+ClassifyPayload* PayloadOf(batching::Task* task) {
+  return static_cast<ClassifyPayload*>(task->payload.get());
+}
+
+// Fraction of the group's frames that are padding: per modality of the
+// branch, the group pads every sample to its longest sequence.
+double PaddingRatio(const std::vector<batching::Task*>& group, const model::Branch& branch) {
   int64_t real = 0, padded = 0;
-  for (int m : branches[batch.front()->branch].modalities) {
+  for (int m : branch.modalities) {
     int64_t longest = 0, sum = 0;
-    for (batching::Task* task : batch) {
-      const int64_t frames = static_cast<ClassifyPayload*>(task->payload.get())->frames[m];
+    for (batching::Task* task : group) {
+      const int64_t frames = PayloadOf(task)->frames[m];
       longest = std::max(longest, frames);
       sum += frames;
     }
     real += sum;
-    padded += longest * static_cast<int64_t>(batch.size());
+    padded += longest * static_cast<int64_t>(group.size());
   }
   return padded > 0 ? 1.0 - static_cast<double>(real) / padded : 0.0;
 }
@@ -67,26 +72,38 @@ class ServedModel::Processor : public batching::BatchProcessor {
         branches_(model::ResolveBranches(package_->config)),
         metrics_(metrics) {}
 
+  // A batch holds one branch (a queue per branch) or several (mixed
+  // queues): each branch group runs its own expert.
   std::vector<absl::Status> ProcessBatch(absl::Span<batching::Task* const> batch) override {
-    std::vector<const model::FeatureMap*> samples;
-    samples.reserve(batch.size());
-    for (batching::Task* task : batch) {
-      samples.push_back(&static_cast<ClassifyPayload*>(task->payload.get())->request->features());
-    }
     if (metrics_ != nullptr) {
       metrics_->RecordBatch(package_->config.name(), static_cast<int>(batch.size()));
-      metrics_->RecordPadding(package_->config.name(), PaddingRatio(batch, branches_));
     }
-    absl::StatusOr<std::vector<float>> probabilities =
-        model::PredictProbabilities(*package_, samples, batch.front()->branch);
-    if (!probabilities.ok()) return std::vector<absl::Status>(batch.size(), probabilities.status());
-    const size_t classes = probabilities->size() / batch.size();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      auto* payload = static_cast<ClassifyPayload*>(batch[i]->payload.get());
-      payload->probabilities.assign(probabilities->begin() + i * classes,
-                                    probabilities->begin() + (i + 1) * classes);
+    std::map<int, std::vector<size_t>> groups;
+    for (size_t i = 0; i < batch.size(); ++i) groups[PayloadOf(batch[i])->branch].push_back(i);
+    std::vector<absl::Status> statuses(batch.size(), absl::OkStatus());
+    for (const auto& [branch, members] : groups) {
+      std::vector<batching::Task*> group;
+      std::vector<const model::FeatureMap*> samples;
+      for (size_t i : members) {
+        group.push_back(batch[i]);
+        samples.push_back(&PayloadOf(batch[i])->request->features());
+      }
+      if (metrics_ != nullptr) {
+        metrics_->RecordPadding(package_->config.name(), PaddingRatio(group, branches_[branch]));
+      }
+      absl::StatusOr<std::vector<float>> probabilities =
+          model::PredictProbabilities(*package_, samples, branch);
+      if (!probabilities.ok()) {
+        for (size_t i : members) statuses[i] = probabilities.status();
+        continue;
+      }
+      const size_t classes = probabilities->size() / group.size();
+      for (size_t k = 0; k < group.size(); ++k) {
+        PayloadOf(group[k])->probabilities.assign(probabilities->begin() + k * classes,
+                                                  probabilities->begin() + (k + 1) * classes);
+      }
     }
-    return std::vector<absl::Status>(batch.size(), absl::OkStatus());
+    return statuses;
   }
 
  private:
@@ -144,6 +161,7 @@ ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
       config_(package_->config),
       labels_(package_->labels),
       metrics_(options.metrics),
+      mixed_branch_queues_(options.mixed_branch_queues),
       policy_(config_),
       processor_(std::make_unique<Processor>(package_, options.metrics)) {
   priority_levels_ = std::max<int>(
@@ -155,6 +173,7 @@ ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
     info->set_name(m.name());
     info->set_feature_dim(m.feature_dim());
     info->set_max_frames(m.max_frames());
+    if (m.has_featurizer()) *info->mutable_featurizer() = m.featurizer();
   }
   for (const std::string& label : labels_) info_.add_labels(label);
   info_.set_fusion_mode(model::FusionModeName(config_.fusion_mode()));
@@ -217,11 +236,12 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
     return;
   }
   payload->gate_ran = choice->gate_ran;
+  payload->branch = choice->branch;
   int64_t tokens = 0;
   for (int m : policy_.branches()[choice->branch].modalities) tokens += 1 + payload->frames[m];
 
   auto task = std::make_unique<batching::Task>();
-  task->branch = choice->branch;
+  task->branch = mixed_branch_queues_ ? 0 : choice->branch;  // The queue it joins.
   task->tokens = std::max<int64_t>(1, tokens);
   task->priority = request->priority() == 0 ? -1 : static_cast<int>(request->priority()) - 1;
   task->deadline = call.deadline;
@@ -233,7 +253,7 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
       const batching::TaskTimings& t = task->timings;
       const v1::ClassifyRequest& request = *payload->request;
       v1::ClassifyResponse& response = *payload->response;
-      const model::Branch& branch = policy_.branches()[task->branch];
+      const model::Branch& branch = policy_.branches()[payload->branch];
       response.set_request_id(request.request_id());
       response.set_model(name());
       const int top_k = std::max<int>(1, request.top_k());
@@ -252,7 +272,7 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
       for (int m : branch.modalities) {
         if (payload->frames[m] > 0) response.add_modalities_used(config_.modalities(m).name());
       }
-      const double gflops = policy_.Gflops(task->branch, payload->gate_ran, payload->frames);
+      const double gflops = policy_.Gflops(payload->branch, payload->gate_ran, payload->frames);
       response.set_gflops(gflops);
       response.set_batch_size(t.batch_size);
       *response.mutable_budget() = request.budget();

@@ -46,6 +46,11 @@ struct ServingOptions {
   // waits exceed load_bias.target_wait (batching/load_bias.h). Off by default.
   bool adaptive_load_bias = false;
   batching::LoadBiasOptions load_bias;
+  // Every branch shares one queue per length bucket, as in a server that
+  // does not know the model's branches: a batch then mixes branches and runs
+  // one expert per branch group in turn. Off by default (a queue per branch);
+  // for measuring what gate-then-batch is worth.
+  bool mixed_branch_queues = false;
   ServerMetrics* metrics = nullptr;  // Not owned; may be null.
   Clock* clock = nullptr;            // Not owned; nullptr = real clock.
 };
@@ -101,6 +106,7 @@ class ServedModel {
   v1::ModelInfo info_;
   int priority_levels_ = 1;
   ServerMetrics* metrics_;
+  bool mixed_branch_queues_;
   model::BranchPolicy policy_;
   std::atomic<double> load_bias_{0};
   std::unique_ptr<batching::LoadBiasController> load_bias_controller_;  // Null = off.

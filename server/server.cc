@@ -8,6 +8,7 @@
 #include "common/status_macros.h"
 #include "prometheus/registry.h"
 #include "server/classifier_service.h"
+#include "server/kserve_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 
@@ -48,6 +49,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                                    " must be > 0"));
   }
   MMFUSE_RETURN_IF_ERROR(ClassifierService::ValidateOptions(streams));
+  // Before the models load: a bad certificate path fails in milliseconds.
+  MMFUSE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                          MakeServerCredentials(options.tls));
   std::unique_ptr<Server> server(new Server());
   server->options_ = options;
   server->registry_ = std::make_unique<CollectingRegistry>();
@@ -102,9 +106,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                           grpc::InsecureServerCredentials(), &server->port_);
+                           credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.RegisterService(server->service_.get());
+  server->kserve_ = std::make_unique<KServeService>(server->service_.get(), options.version);
+  builder.RegisterService(server->kserve_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.host, ":",
@@ -113,10 +119,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(true);
   health->SetServingStatus(v1::MultimodalClassifier::service_full_name(), true);
+  health->SetServingStatus(inference::GRPCInferenceService::service_full_name(), true);
 
   if (options.metrics_port >= 0) {
     MMFUSE_ASSIGN_OR_RETURN(server->metrics_http_,
-                            MetricsHttpServer::Start(options.host, options.metrics_port,
+                            MetricsHttpServer::Start(options.metrics_host.empty()
+                                                         ? options.host
+                                                         : options.metrics_host,
+                                                     options.metrics_port,
                                                      server->registry_.get()));
   }
   return server;

@@ -1,6 +1,7 @@
 // Server: the whole mmfuse-server process minus main(): loads the model
-// packages, serves mmfuse.v1.MultimodalClassifier, grpc.health.v1 and server
-// reflection on one port and Prometheus metrics on another, and shuts down
+// packages, serves mmfuse.v1.MultimodalClassifier, the Open Inference Protocol
+// (inference.GRPCInferenceService), grpc.health.v1 and server reflection on
+// one port and Prometheus metrics on another, and shuts down
 // gracefully.
 //
 // Shutdown order: health NOT_SERVING, new requests UNAVAILABLE, every
@@ -18,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/served_model.h"
+#include "server/tls_options.h"
 
 namespace grpc {
 class Server;
@@ -26,6 +28,7 @@ class Server;
 namespace mmfuse::server {
 
 class ClassifierService;
+class KServeService;
 class CollectingRegistry;
 class MetricsHttpServer;
 class ServerMetrics;
@@ -37,6 +40,12 @@ struct ServerOptions {
   int port = 50051;
   // Metrics port; 0 = any free port, -1 = no metrics endpoint. Default 9464.
   int metrics_port = 9464;
+  // Listen address of the metrics port (e.g. 127.0.0.1 or an internal
+  // interface, to keep /metrics off a public address). Default "" = host.
+  std::string metrics_host;
+  // TLS / mutual TLS of the gRPC port (server/tls_options.h). Default
+  // plaintext. The metrics port stays plain HTTP.
+  TlsOptions tls;
   // Model package directories; the first is the default model. At least one
   // of model_dirs and packages.
   std::vector<std::string> model_dirs;
@@ -92,6 +101,7 @@ class Server {
   std::unique_ptr<CollectingRegistry> registry_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<ClassifierService> service_;
+  std::unique_ptr<KServeService> kserve_;  // Open Inference Protocol front end.
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;

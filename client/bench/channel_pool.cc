@@ -39,6 +39,9 @@ absl::StatusOr<std::unique_ptr<ChannelPool>> ChannelPool::Connect(
     return absl::InvalidArgumentError(absl::StrCat(
         "connect_timeout=", absl::FormatDuration(options.connect_timeout), " must be > 0"));
   }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      client::MakeChannelCredentials(options.security);
+  if (!credentials.ok()) return credentials.status();
   auto pool = std::unique_ptr<ChannelPool>(new ChannelPool());
   for (int c = 0; c < options.channels_per_target; ++c) {
     for (const std::string& target : options.targets) {
@@ -48,8 +51,8 @@ absl::StatusOr<std::unique_ptr<ChannelPool>> ChannelPool::Connect(
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       args.SetInt("mmfuse.bench.channel_index", c);
       args.SetMaxReceiveMessageSize(-1);
-      pool->channels_.push_back(
-          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+      client::ApplyChannelSecurityArguments(options.security, &args);
+      pool->channels_.push_back(grpc::CreateCustomChannel(target, *credentials, args));
       pool->targets_.push_back(target);
     }
   }

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/channel_credentials.h"
 
 namespace mmfuse::bench {
 
@@ -27,12 +28,17 @@ struct ChannelPoolOptions {
   int channels_per_target = 1;
   // Longest Connect() waits for each connection. > 0. Default 5 s.
   absl::Duration connect_timeout = absl::Seconds(5);
+  // Plaintext, TLS or mutual TLS (client/channel_credentials.h). Default
+  // plaintext.
+  client::ChannelSecurityOptions security;
 };
 
 class ChannelPool {
  public:
   // Fails with UNAVAILABLE naming the target if a channel does not connect
-  // within connect_timeout; INVALID_ARGUMENT for bad options.
+  // within connect_timeout (a TLS handshake that fails counts as not
+  // connecting); INVALID_ARGUMENT for bad options; security's errors as
+  // client::MakeChannelCredentials.
   static absl::StatusOr<std::unique_ptr<ChannelPool>> Connect(const ChannelPoolOptions& options);
 
   // In round-robin order (see the file comment). Never empty.

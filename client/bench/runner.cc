@@ -14,6 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "client/bench/arrival.h"
+#include "client/bench/kserve_codec.h"
+#include "inference/grpc_predict_v2.grpc.pb.h"
 #include "mmfuse/v1/classifier.grpc.pb.h"
 
 namespace mmfuse::bench {
@@ -25,11 +27,6 @@ using GenericStub = grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffe
 std::string CodeName(int code) {
   const std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
   return name.empty() ? absl::StrCat("CODE_", code) : name;
-}
-
-// Parses a response; false if the bytes are not a ClassifyResponse.
-bool ParseResponse(grpc::ByteBuffer* buffer, v1::ClassifyResponse* response) {
-  return grpc::SerializationTraits<v1::ClassifyResponse>::Deserialize(buffer, response).ok();
 }
 
 }  // namespace
@@ -133,7 +130,7 @@ class Runner::StreamCall final
     if (!ok) return;  // The server finished the stream; OnDone follows.
     const absl::Time now = runner_->clock_->Now();
     v1::ClassifyResponse response;
-    const bool parsed = ParseResponse(&incoming_, &response);
+    const bool parsed = runner_->ParseResponse(&incoming_, /*stream=*/true, &response);
     std::optional<Sent> sent;
     if (parsed) {
       absl::MutexLock lock(&mu_);
@@ -272,26 +269,57 @@ Runner::Runner(const RunnerOptions& options, const ChannelPool* channels, const 
     : options_(options),
       clock_(options.clock != nullptr ? options.clock : Clock::Real()),
       channels_(channels) {
-  const std::string service = v1::MultimodalClassifier::service_full_name();
-  classify_method_ = absl::StrCat("/", service, "/Classify");
-  stream_method_ = absl::StrCat("/", service, "/ClassifyStream");
+  const bool kserve = options_.protocol == Protocol::kKserve;
+  const std::string service = kserve ? inference::GRPCInferenceService::service_full_name()
+                                     : v1::MultimodalClassifier::service_full_name();
+  classify_method_ = absl::StrCat("/", service, kserve ? "/ModelInfer" : "/Classify");
+  stream_method_ = absl::StrCat("/", service, kserve ? "/ModelStreamInfer" : "/ClassifyStream");
   for (const auto& channel : channels_->channels()) {
     stubs_.push_back(std::make_unique<GenericStub>(channel));
   }
   payloads_.reserve(workload.requests.size());
   for (const v1::ClassifyRequest& request : workload.requests) {
-    payloads_.emplace_back(request.SerializeAsString());
+    payloads_.emplace_back(kserve ? SerializeAsModelInfer(request) : request.SerializeAsString());
   }
+}
+
+bool Runner::ParseResponse(grpc::ByteBuffer* buffer, bool stream,
+                           v1::ClassifyResponse* response) const {
+  if (options_.protocol == Protocol::kMmfuse) {
+    return grpc::SerializationTraits<v1::ClassifyResponse>::Deserialize(buffer, response).ok();
+  }
+  if (stream) {
+    inference::ModelStreamInferResponse parsed;
+    if (!grpc::SerializationTraits<inference::ModelStreamInferResponse>::Deserialize(buffer,
+                                                                                      &parsed)
+             .ok()) {
+      return false;
+    }
+    *response = FromModelStreamInfer(parsed);
+    return true;
+  }
+  inference::ModelInferResponse parsed;
+  if (!grpc::SerializationTraits<inference::ModelInferResponse>::Deserialize(buffer, &parsed)
+           .ok()) {
+    return false;
+  }
+  *response = FromModelInfer(parsed);
+  return true;
 }
 
 Runner::~Runner() = default;
 
 grpc::ByteBuffer Runner::Message(int64_t seq, std::string* id) const {
   *id = absl::StrCat(options_.request_id_prefix, seq);
-  v1::ClassifyRequest id_only;
-  id_only.set_request_id(*id);
-  const grpc::Slice slices[2] = {payloads_[seq % payloads_.size()],
-                                 grpc::Slice(id_only.SerializeAsString())};
+  std::string id_only;
+  if (options_.protocol == Protocol::kKserve) {
+    id_only = SerializeModelInferId(*id);
+  } else {
+    v1::ClassifyRequest request;
+    request.set_request_id(*id);
+    id_only = request.SerializeAsString();
+  }
+  const grpc::Slice slices[2] = {payloads_[seq % payloads_.size()], grpc::Slice(id_only)};
   return grpc::ByteBuffer(slices, 2);
 }
 
@@ -424,7 +452,7 @@ void Runner::OnUnaryDone(UnaryCall* call, int status_code) {
     return;
   }
   v1::ClassifyResponse response;
-  const bool parsed = ParseResponse(&call->response, &response);
+  const bool parsed = ParseResponse(&call->response, /*stream=*/false, &response);
   owned.reset();
   if (!parsed) {
     Complete(sent, now, "UNPARSABLE_RESPONSE", nullptr);

@@ -58,9 +58,16 @@ class Slice;
 
 namespace mmfuse::bench {
 
+// The API requests go through: mmfuse.v1 (Classify, ClassifyStream) or the
+// Open Inference Protocol (ModelInfer, ModelStreamInfer; the same requests,
+// converted by client/bench/kserve_codec).
+enum class Protocol { kMmfuse, kKserve };
+
 struct RunnerOptions {
   // Mode, concurrency or rate, arrival process, RPC kind.
   LoadSpec load;
+  // Default mmfuse.v1.
+  Protocol protocol = Protocol::kMmfuse;
   // How long to send after warm-up; absl::InfiniteDuration() = no time bound.
   // > 0. Default 10 s.
   absl::Duration duration = absl::Seconds(10);
@@ -126,6 +133,9 @@ class Runner {
   void Dispatch(int64_t seq, const Sent& sent);
   // The wire bytes of request `seq`: its workload payload plus its id.
   grpc::ByteBuffer Message(int64_t seq, std::string* id) const;
+  // Parses a response of the protocol's unary or stream RPC; false if the
+  // bytes do not parse.
+  bool ParseResponse(grpc::ByteBuffer* buffer, bool stream, v1::ClassifyResponse* response) const;
   void OnUnaryDone(UnaryCall* call, int status_code);
   // Exactly once per dispatched request, on any thread, outside mu_.
   // `error` is empty on success, else the error's name ("UNAVAILABLE").

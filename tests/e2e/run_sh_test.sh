@@ -36,7 +36,10 @@ grep -q "server time" <<<"$out" || fail "classify printed no timings"
 json=$("$BUILD/bin/mmfuse" classify --server "127.0.0.1:$PORT" --data datasets/test.mmds --index 7 --json)
 grep -q '"request_id":"1-7"' <<<"$json" || fail "classify --data did not send sample 1-7: $json"
 
-curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -q 'mmfuse_requests_total{code="OK",model="default"} 2' ||
+# Into a variable first: `curl | grep -q` under pipefail fails when grep
+# quits at the match and curl is still writing (SIGPIPE).
+metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics") || fail "no /metrics"
+grep -q 'mmfuse_requests_total{code="OK",model="default",protocol="mmfuse"} 2' <<<"$metrics" ||
   fail "metrics do not count the two requests"
 
 eval_json=$("$BUILD/bin/mmfuse" eval --model_dir models/default --data datasets/test.mmds --json)

@@ -101,16 +101,29 @@ TEST(BranchPolicyTest, MaxGflopsBelowEveryBranchNamesTheCheapest) {
 }
 
 TEST(BranchPolicyTest, GateCostStaysUnderTwoPercentOfTheFullBranch) {
+  for (v1::GatePooling pooling : {v1::GATE_POOLING_MEAN, v1::GATE_POOLING_MEAN_MAX}) {
+    v1::ModelConfig config = DefaultModelConfig();
+    AddDefaultBranches(&config);
+    config.mutable_gate()->set_pooling(pooling);
+    BranchPolicy policy(config);
+    // The reference lengths, and the generated data's typical ones.
+    for (const std::vector<int64_t>& frames :
+         {ReferenceFrames(config), std::vector<int64_t>{40, 20, 14}}) {
+      const double gate = policy.Gflops(kFull, true, frames) - policy.Gflops(kFull, false, frames);
+      EXPECT_GT(gate, 0);
+      EXPECT_LT(gate, 0.02 * policy.Gflops(kFull, false, frames)) << v1::GatePooling_Name(pooling);
+    }
+  }
+}
+
+TEST(BranchPolicyTest, MeanMaxPoolingWidensOnlyTheGateHiddenLayerInput) {
   v1::ModelConfig config = DefaultModelConfig();
   AddDefaultBranches(&config);
-  BranchPolicy policy(config);
-  // The reference lengths, and the generated data's typical ones.
-  for (const std::vector<int64_t>& frames :
-       {ReferenceFrames(config), std::vector<int64_t>{40, 20, 14}}) {
-    const double gate = policy.Gflops(kFull, true, frames) - policy.Gflops(kFull, false, frames);
-    EXPECT_GT(gate, 0);
-    EXPECT_LT(gate, 0.02 * policy.Gflops(kFull, false, frames));
-  }
+  const std::vector<int64_t> frames = ReferenceFrames(config);
+  const int64_t mean = GateMacs(config, frames);
+  config.mutable_gate()->set_pooling(v1::GATE_POOLING_MEAN_MAX);
+  // Each modality's summary doubles (16 -> 32) into the 32-wide hidden layer.
+  EXPECT_EQ(GateMacs(config, frames) - mean, config.modalities_size() * 16 * 32);
 }
 
 }  // namespace

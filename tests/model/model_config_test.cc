@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/default_config.h"
+#include "model/flops.h"
 #include "tests/testing/small_model.h"
 
 namespace mmfuse::model {
@@ -75,6 +76,18 @@ INSTANTIATE_TEST_SUITE_P(
                         b->add_modalities("smell");
                       },
                       "unknown modality \"smell\""},
+        BadConfigCase{"branch deeper than the limit",
+                      [](v1::ModelConfig* c) {
+                        v1::BranchConfig* b = c->add_branches();
+                        b->set_name("deep");
+                        b->set_fusion_layers(65);
+                      },
+                      "branches[0] (\"deep\"): unimodal_layers=0 and fusion_layers=65 must be <= 64"},
+        BadConfigCase{"unknown gate pooling",
+                      [](v1::ModelConfig* c) {
+                        c->mutable_gate()->set_pooling(static_cast<v1::GatePooling>(7));
+                      },
+                      "gate.pooling=7 is not one of mean, mean_max"},
         BadConfigCase{"no fusion mode",
                       [](v1::ModelConfig* c) { c->set_fusion_mode(v1::FUSION_MODE_UNSPECIFIED); },
                       "fusion_mode=0 is not set; choose one of concat, late, mbt, sft, locomt, pmf"}));
@@ -95,6 +108,45 @@ TEST(ModelConfigTest, BranchesResolveInModelOrder) {
   const std::vector<Branch> branches = ResolveBranches(config);
   ASSERT_EQ(branches.size(), 1u);
   EXPECT_EQ(branches[0].modalities, (std::vector<int>{0, 2}));
+}
+
+TEST(ModelConfigTest, FusionLevelBranchesFuseLaterOverTheSameModalities) {
+  v1::ModelConfig config = testing::SmallModelConfig();
+  config.mutable_transformer()->set_unimodal_layers(1);
+  config.mutable_transformer()->set_fusion_layers(2);
+  AddFusionLevelBranches(&config);
+  ASSERT_TRUE(ValidateModelConfig(config).ok());
+  const std::vector<Branch> branches = ResolveBranches(config);
+  ASSERT_EQ(branches.size(), 3u);
+  EXPECT_EQ(branches[0].name, "full");
+  EXPECT_EQ(branches[1].name, "fuse_last");
+  EXPECT_EQ(branches[2].name, "late");
+  for (const Branch& b : branches) EXPECT_EQ(b.modalities.size(), 3u) << b.name;
+  // ACCURATE still means the first branch over every modality.
+  EXPECT_EQ(FullBranch(branches), 0);
+
+  const v1::ModelConfig fuse_last = ExpertConfig(config, branches[1]);
+  EXPECT_EQ(fuse_last.transformer().unimodal_layers(), 2u);
+  EXPECT_EQ(fuse_last.transformer().fusion_layers(), 1u);
+  EXPECT_EQ(fuse_last.fusion_mode(), v1::FUSION_MODE_CONCAT);
+  EXPECT_EQ(ExpertConfig(config, branches[2]).fusion_mode(), v1::FUSION_MODE_LATE);
+  EXPECT_EQ(ExpertConfig(config, branches[0]).transformer().fusion_layers(), 2u);
+
+  // Fusing later is cheaper: per-modality attention replaces joint attention.
+  const std::vector<int64_t> frames = ReferenceFrames(config);
+  EXPECT_LT(BranchMacs(config, 1, frames), BranchMacs(config, 0, frames));
+  EXPECT_LT(BranchMacs(config, 2, frames), BranchMacs(config, 0, frames));
+}
+
+TEST(ModelConfigTest, FusionLevelBranchesFollowModalityBranches) {
+  v1::ModelConfig config = testing::SmallModelConfig();
+  AddDefaultBranches(&config);
+  AddFusionLevelBranches(&config);
+  std::vector<std::string> names;
+  for (const Branch& b : ResolveBranches(config)) names.push_back(b.name);
+  // One fusion layer: no fuse_last branch (it would equal the full one).
+  EXPECT_THAT(names, ::testing::ElementsAre("text", "audio", "video", "full", "late"));
+  EXPECT_EQ(names[FullBranch(ResolveBranches(config))], "full");
 }
 
 TEST(ModelConfigTest, FusionModeNameIsLowercase) {

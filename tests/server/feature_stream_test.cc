@@ -158,8 +158,9 @@ TEST_F(FeatureStreamTest, StreamedSampleGetsClassifysAnswer) {
   // The last stream's state goes after its answer (OnDone, timer drop).
   ASSERT_TRUE(server_->AwaitOpenFeatureStreamsAtMost(0, absl::Seconds(30)));
   const std::string metrics = Metrics();
-  EXPECT_THAT(metrics, HasSubstr(absl::StrCat("mmfuse_requests_total{code=\"OK\",model=\"small\"} ",
-                                              2 * kSamples)));
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
+                           "mmfuse_requests_total{code=\"OK\",model=\"small\",protocol=\"mmfuse\"} ",
+                           2 * kSamples)));
   EXPECT_THAT(metrics, HasSubstr("mmfuse_feature_streams_open 0"));
 }
 
@@ -201,7 +202,8 @@ TEST_F(FeatureStreamTest, BadChunkEndsTheStreamNamingItAndServerGoesOn) {
   const std::string metrics = Metrics();
   EXPECT_THAT(metrics, HasSubstr("mmfuse_rejected_total{model=\"small\",reason=\"invalid\"} 3"));
   EXPECT_THAT(metrics,
-              HasSubstr("mmfuse_requests_total{code=\"INVALID_ARGUMENT\",model=\"small\"} 3"));
+              HasSubstr("mmfuse_requests_total{code=\"INVALID_ARGUMENT\",model=\"small\","
+                        "protocol=\"mmfuse\"} 3"));
 }
 
 TEST_F(FeatureStreamTest, StreamLimitsAreEnforcedPerChunk) {
@@ -250,7 +252,8 @@ TEST_F(FeatureStreamTest, AbandonedStreamIsEndedByTheIdleTimeoutAndFreed) {
   const std::string metrics = Metrics();
   EXPECT_THAT(metrics, HasSubstr("mmfuse_feature_streams_open 0"));
   EXPECT_THAT(metrics,
-              HasSubstr("mmfuse_requests_total{code=\"DEADLINE_EXCEEDED\",model=\"small\"} 1"));
+              HasSubstr("mmfuse_requests_total{code=\"DEADLINE_EXCEEDED\",model=\"small\","
+                        "protocol=\"mmfuse\"} 1"));
   // Still serving.
   EXPECT_TRUE(Stream(chunks, &response).ok());
 }

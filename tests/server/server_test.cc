@@ -286,6 +286,7 @@ TEST_F(ServerTest, ReflectionListsTheService) {
   const std::string response = probe.Await();
   EXPECT_TRUE(probe.status().ok()) << probe.status().error_message();
   EXPECT_THAT(response, HasSubstr("mmfuse.v1.MultimodalClassifier"));
+  EXPECT_THAT(response, HasSubstr("inference.GRPCInferenceService"));
   EXPECT_THAT(response, HasSubstr("grpc.health.v1.Health"));
 }
 
@@ -300,9 +301,11 @@ TEST_F(ServerTest, MetricsCountRequestsByCode) {
   auto result = http.Get("/metrics");
   ASSERT_TRUE(result) << "metrics endpoint unreachable";
   EXPECT_EQ(result->status, 200);
-  EXPECT_THAT(result->body, HasSubstr("mmfuse_requests_total{code=\"OK\",model=\"small\"} 2"));
+  EXPECT_THAT(result->body, HasSubstr("mmfuse_requests_total{code=\"OK\",model=\"small\","
+                                      "protocol=\"mmfuse\"} 2"));
   EXPECT_THAT(result->body,
-              HasSubstr("mmfuse_requests_total{code=\"INVALID_ARGUMENT\",model=\"small\"} 1"));
+              HasSubstr("mmfuse_requests_total{code=\"INVALID_ARGUMENT\",model=\"small\","
+                        "protocol=\"mmfuse\"} 1"));
   EXPECT_THAT(result->body, HasSubstr("mmfuse_rejected_total{model=\"small\",reason=\"invalid\"} 1"));
   EXPECT_THAT(result->body, HasSubstr("mmfuse_model_loaded{model=\"small\"} 1"));
   // Sequential requests each ran in a batch of one.

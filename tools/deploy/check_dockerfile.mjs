@@ -48,8 +48,13 @@ const DEBIAN_12_SLIM = new Set([
   "libseccomp2", "libdb5.3", "libpam0g", "libsemanage2", "libsepol2",
 ]);
 // scripts/setup.sh packages the image build does not need: it builds with
-// MMFUSE_BUILD_TESTS=OFF.
-const TEST_ONLY = new Set(["googletest", "libgtest-dev", "libgmock-dev", "libbenchmark-dev"]);
+// MMFUSE_BUILD_TESTS=OFF, and runs neither the benchmarks (the Python peer,
+// plots, AVD-10's media preparation) nor the TLS tests' certificate making.
+const TEST_ONLY = new Set([
+  "googletest", "libgtest-dev", "libgmock-dev", "libbenchmark-dev",
+  "openssl", "jq", "python3-soundfile",
+  "python3-torch", "python3-grpcio", "python3-protobuf", "python3-numpy", "python3-matplotlib",
+]);
 
 // ---- Dockerfile parsing --------------------------------------------------------
 

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# AVD-10 end to end (docs/AVD10.md): fetch the sources (once), build the
+# benchmark from a seed, featurize it with `mmfuse extract`, train every row
+# on the same data and architecture (bench/avd10/config.pbtxt), evaluate on
+# the test split, and print a Markdown table.
+#
+#   bench/avd10/run.sh [out dir, default /tmp/mmfuse-avd10]
+#
+# Environment: MMFUSE_BUILD_DIR (default build), SEED (1), EPOCHS (20),
+# GATE_EPOCHS (30), LAMBDAS ("0.3 1"), BUILD_FLAGS (extra build.py flags,
+# e.g. "--small" or "--train 8000"), AVD10_CACHE (fetch.sh's cache dir),
+# JOBS (extract threads, 2).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+cd "$HERE/../.."
+BIN=$(cd "${MMFUSE_BUILD_DIR:-build}/bin" && pwd)
+OUT=${1:-/tmp/mmfuse-avd10}
+SEED=${SEED:-1}
+EPOCHS=${EPOCHS:-20}
+GATE_EPOCHS=${GATE_EPOCHS:-30}
+LAMBDAS=${LAMBDAS:-"0.3 1"}
+JOBS=${JOBS:-2}
+CACHE=${AVD10_CACHE:-$HERE/cache}
+CONFIG=$HERE/config.pbtxt
+[[ -x "$BIN/mmfuse" ]] || { echo "run: no $BIN/mmfuse (build it, or set MMFUSE_BUILD_DIR)" >&2; exit 1; }
+mkdir -p "$OUT"
+LOG=$OUT/logs
+mkdir -p "$LOG"
+
+[[ -f "$CACHE/.complete" ]] || "$HERE/fetch.sh" "$CACHE"
+rm -rf "$OUT/data"
+# shellcheck disable=SC2086  # BUILD_FLAGS is a list of flags.
+/usr/bin/python3 "$HERE/build.py" --cache "$CACHE" --out "$OUT/data" --seed "$SEED" ${BUILD_FLAGS:-}
+
+extract() {  # manifest name (data/<name>.jsonl -> <name>.mmds)
+  "$BIN/mmfuse" extract --manifest "$OUT/data/$1.jsonl" --featurizers "$CONFIG" \
+    --out "$OUT/$1.mmds" --jobs "$JOBS" --progress off --strict 2>"$LOG/extract-$1.log" ||
+    { cat "$LOG/extract-$1.log" >&2; echo "run: extract of $1 failed" >&2; exit 1; }
+}
+for name in train val test test-heldout; do
+  [[ -f "$OUT/data/$name.jsonl" ]] && extract "$name"
+done
+for m in audio image text; do
+  extract "train.$m"
+  extract "test.$m"
+done
+[[ -f "$OUT/data/test-heldout.audio.jsonl" ]] && extract "test-heldout.audio"
+
+train() {  # package name, train data name, extra flags
+  "$BIN/mmfuse" train --config "$CONFIG" --data "$OUT/$2.mmds" --out "$OUT/model-$1" \
+    --epochs "$EPOCHS" --seed "$SEED" "${@:3}" >"$LOG/train-$1.log" 2>&1 ||
+    { tail -5 "$LOG/train-$1.log" >&2; echo "run: training $1 failed" >&2; exit 1; }
+}
+field() { sed -E "s/.*\"$1\": ([0-9.eE+-]+).*/\\1/" <<<"$2"; }
+branches() { sed -E 's/.*"branch_fraction": \{([^}]*)\}.*/\1/; s/"//g' <<<"$1"; }
+pct() { awk -v a="$1" 'BEGIN{printf "%.1f", 100*a}'; }
+row() {  # label, package name, test data name, budget
+  local json
+  json=$("$BIN/mmfuse" eval --model_dir "$OUT/model-$2" --data "$OUT/$3.mmds" \
+    --budget "${4:-accurate}" --json)
+  echo "$json" >"$LOG/eval-$1.json"
+  printf '| %s | %s | %s | %.5f | %s |\n' "$1" "$3" "$(pct "$(field accuracy "$json")")" \
+    "$(field mean_gflops "$json")" "${5:-}"
+}
+
+for m in audio image text; do train "$m-only" "train.$m" --mode concat; done
+for mode in concat late mbt sft locomt pmf; do train "$mode" train --mode "$mode"; done
+# Gated (DynMM): experts of every branch (text, audio, video, full) once,
+# then a gate per lambda over the frozen experts, learned on val (samples
+# the experts never saw).
+GATE_DATA=$OUT/val.mmds
+[[ -f "$GATE_DATA" ]] || GATE_DATA=$OUT/train.mmds  # Built with --val 0.
+train gated-experts train --mode concat --gate --gate_epochs 1 --gate_data "$GATE_DATA"
+for lambda in $LAMBDAS; do
+  EPOCHS=0 train "gated-$lambda" train --gate --init_from "$OUT/model-gated-experts" \
+    --gate_data "$GATE_DATA" --gate_epochs "$GATE_EPOCHS" --lambda "$lambda"
+done
+
+echo "| model | test data | accuracy % | mean GFLOPs/sample | note |"
+echo "| --- | --- | --- | --- | --- |"
+for m in audio image text; do
+  row "$m only" "$m-only" "test.$m" accurate "samples that have $m"
+done
+for mode in concat late mbt sft locomt pmf; do
+  note=""; [[ $mode == concat ]] && note="full fusion"
+  row "fusion $mode" "$mode" test accurate "$note"
+done
+row "gated experts, full branch" gated-experts test accurate "reference for the gate"
+for lambda in $LAMBDAS; do
+  json=$("$BIN/mmfuse" eval --model_dir "$OUT/model-gated-$lambda" --data "$OUT/test.mmds" \
+    --budget balanced --json)
+  row "gated lambda $lambda" "gated-$lambda" test balanced "$(branches "$json")"
+done
+if [[ -f "$OUT/test-heldout.mmds" ]]; then
+  row "held-out voices: audio only" audio-only test-heldout.audio accurate "voices unseen in training"
+  row "held-out voices: fusion concat" concat test-heldout accurate "voices unseen in training"
+fi
