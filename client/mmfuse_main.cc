@@ -407,7 +407,11 @@ int Train() {
       joint.temperature = gate.end_temperature;
       joint.seed = options.seed;
       joint.progress = true;
-      result = model::FinetuneJointly(package->get(), *train, eval, joint);
+      // On the gate's data, like stage 2: on the experts' own training data
+      // they look surer than they are, and the gate learns to send
+      // everything to the full branch.
+      result = model::FinetuneJointly(package->get(), gate_data.empty() ? *train : gate_data,
+                                      eval, joint);
       if (!result.ok()) return Fail(result.status());
     }
   }

@@ -17,6 +17,7 @@ PACKAGES=(
   libsndfile1-dev libsamplerate0-dev libfftw3-dev libpng-dev libjpeg-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev
   python3-soundfile
   curl procps openssl
   python3-torch python3-grpcio python3-protobuf python3-numpy python3-matplotlib jq

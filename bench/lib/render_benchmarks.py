@@ -126,6 +126,10 @@ def section_intro(raw, img_link):
         "`model/flops.h`, which tests check against the multiply-adds the code executes."
         % (m["cores"], m["cpu"], m["mem_gib"], m["os"], m["load_start"], m.get("load_end", "?"),
            m["workers"], m["duration"], m["warmup"]),
+        "",
+        "Elsewhere: accuracy against compute of gated inference in docs/GATING.md "
+        "(`bench/gating_bench.sh`), real-data accuracy on AVD-10 in docs/AVD10.md "
+        "(`bench/avd10/run.sh`), the soak run in docs/RELIABILITY.md (`bench/soak.sh`).",
         ""]
     return lines
 

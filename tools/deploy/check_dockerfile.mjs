@@ -51,7 +51,7 @@ const DEBIAN_12_SLIM = new Set([
 // MMFUSE_BUILD_TESTS=OFF, and runs neither the benchmarks (the Python peer,
 // plots, AVD-10's media preparation) nor the TLS tests' certificate making.
 const TEST_ONLY = new Set([
-  "googletest", "libgtest-dev", "libgmock-dev", "libbenchmark-dev",
+  "googletest", "libgtest-dev", "libgmock-dev", "libbenchmark-dev", "clang", "libclang-rt-14-dev",
   "openssl", "jq", "python3-soundfile",
   "python3-torch", "python3-grpcio", "python3-protobuf", "python3-numpy", "python3-matplotlib",
 ]);
