@@ -5,31 +5,9 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
-#include <fstream>
-#include <sstream>
-
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
+#include "common/pem_file.h"
 
 namespace mmfuse::client {
-namespace {
-
-// The contents of the PEM file `path`, given as option `field`.
-absl::StatusOr<std::string> ReadPem(const std::string& field, const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return absl::NotFoundError(absl::StrCat(field, "=", path, ": cannot read the file"));
-  }
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (!absl::StrContains(contents.str(), "-----BEGIN ")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, "=", path, ": no PEM block (-----BEGIN ...) in the file"));
-  }
-  return contents.str();
-}
-
-}  // namespace
 
 bool UsesTls(const ChannelSecurityOptions& options) {
   return options.tls || !options.ca_file.empty() || !options.cert_file.empty() ||
@@ -46,14 +24,14 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   }
   grpc::SslCredentialsOptions ssl;
   if (!options.ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadPem("tls_ca_file", options.ca_file);
+    absl::StatusOr<std::string> ca = ReadPemFile("tls_ca_file", options.ca_file);
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *std::move(ca);
   }
   if (!options.cert_file.empty()) {
-    absl::StatusOr<std::string> cert = ReadPem("tls_cert_file", options.cert_file);
+    absl::StatusOr<std::string> cert = ReadPemFile("tls_cert_file", options.cert_file);
     if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = ReadPem("tls_key_file", options.key_file);
+    absl::StatusOr<std::string> key = ReadPemFile("tls_key_file", options.key_file);
     if (!key.ok()) return key.status();
     ssl.pem_cert_chain = *std::move(cert);
     ssl.pem_private_key = *std::move(key);

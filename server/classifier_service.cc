@@ -8,149 +8,18 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/grpc_call_context.h"
 #include "server/grpc_status.h"
 #include "server/response_write_queue.h"
 #include "server/metrics.h"
+#include "server/ordered_stream_reactor.h"
 #include "server/stream_timer.h"
 
 namespace mmfuse::server {
 namespace {
 
-// One ClassifyStream call. Each request read is submitted at once (up to
-// kMaxStreamInflight in flight); responses are written one at a time, in
-// completion order, from a queue. The call finishes once the client has
-// half-closed (or gone), every accepted request is answered and the last
-// write is done, so no completion can outlive the reactor.
-class ClassifyStreamReactor final
-    : public grpc::ServerBidiReactor<v1::ClassifyRequest, v1::ClassifyResponse> {
- public:
-  ClassifyStreamReactor(ClassifierService* service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {
-    read_pending_ = true;
-    StartRead(&incoming_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      {
-        absl::MutexLock lock(&mu_);
-        read_pending_ = false;
-        reads_done_ = true;
-      }
-      MaybeFinish();
-      return;
-    }
-    const absl::Time received = absl::Now();
-    auto sample = std::make_unique<Sample>();
-    sample->request = std::move(incoming_);
-    incoming_.Clear();
-    Sample* raw = sample.get();
-    bool read_more;
-    {
-      absl::MutexLock lock(&mu_);
-      samples_.emplace(raw, std::move(sample));
-      read_more = samples_.size() < kMaxStreamInflight && !cancelled_;
-      read_pending_ = read_more;
-    }
-    // Read before submitting: a refused request completes inline, and its
-    // completion must see the read already in flight.
-    if (read_more) StartRead(&incoming_);
-
-    absl::StatusOr<ServedModel*> model = service_->Route(raw->request.model());
-    if (!model.ok()) {
-      Complete(raw, model.status(), received);
-      return;
-    }
-    service_->RecordAccepted();
-    (*model)->Classify(&raw->request, &raw->response, MakeCallContext(context_, received),
-                       [this, raw, received](absl::Status status) {
-                         service_->RecordAnswered(status);
-                         Complete(raw, status, received);
-                       });
-  }
-
-  void OnWriteDone(bool ok) override {
-    v1::ClassifyResponse* next;
-    {
-      absl::MutexLock lock(&mu_);
-      next = writes_.WriteDone(ok);
-    }
-    if (next != nullptr) StartWrite(next);
-    MaybeFinish();
-  }
-
-  void OnCancel() override {
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      // A read in flight completes (not ok) by itself; a paused one never will.
-      if (!read_pending_) reads_done_ = true;
-    }
-    MaybeFinish();
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  struct Sample {
-    v1::ClassifyRequest request;
-    v1::ClassifyResponse response;
-  };
-
-  // Runs exactly once per accepted request, on any thread.
-  void Complete(Sample* sample, const absl::Status& status, absl::Time received) {
-    service_->RecordFinished(sample->request.model(), status, received);
-    v1::ClassifyResponse response = std::move(sample->response);
-    if (!status.ok()) {
-      response.Clear();
-      response.set_model(sample->request.model());
-      response.mutable_error()->set_code(static_cast<int>(status.code()));
-      response.mutable_error()->set_message(std::string(status.message()));
-    }
-    response.set_request_id(sample->request.request_id());
-    v1::ClassifyResponse* write_now;
-    bool resume_read = false;
-    std::unique_ptr<Sample> owned;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = samples_.find(sample);
-      owned = std::move(it->second);
-      samples_.erase(it);
-      write_now = writes_.Push(std::move(response));
-      if (!read_pending_ && !reads_done_ && !cancelled_ && samples_.size() < kMaxStreamInflight) {
-        read_pending_ = resume_read = true;
-      }
-    }
-    if (write_now != nullptr) StartWrite(write_now);
-    if (resume_read) StartRead(&incoming_);
-    MaybeFinish();
-  }
-
-  void MaybeFinish() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (finished_ || !reads_done_ || !samples_.empty() || writes_.in_flight()) return;
-      finished_ = true;
-    }
-    Finish(grpc::Status::OK);
-  }
-
-  ClassifierService* const service_;
-  grpc::CallbackServerContext* const context_;
-  v1::ClassifyRequest incoming_;  // Target of the one read in flight.
-
-  absl::Mutex mu_;
-  absl::flat_hash_map<Sample*, std::unique_ptr<Sample>> samples_ ABSL_GUARDED_BY(mu_);
-  ResponseWriteQueue writes_ ABSL_GUARDED_BY(mu_);
-  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 
 // The part of a feature stream shared by StreamFeatures and
@@ -731,7 +600,37 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
 
 grpc::ServerBidiReactor<v1::ClassifyRequest, v1::ClassifyResponse>*
 ClassifierService::ClassifyStream(grpc::CallbackServerContext* context) {
-  return new ClassifyStreamReactor(this, context);
+  // A ClassifyStream call: as Classify for each request, answered in band
+  // (its error fields set on failure) in completion order.
+  auto submit = [this](const v1::ClassifyRequest* request, v1::ClassifyResponse* response,
+                       CallContext call, std::function<void(absl::Status)> done) {
+    const absl::Time received = call.received;
+    absl::StatusOr<ServedModel*> model = Route(request->model());
+    if (!model.ok()) {
+      RecordFinished(request->model(), model.status(), received);
+      done(model.status());
+      return;
+    }
+    RecordAccepted();
+    (*model)->Classify(request, response, call,
+                       [this, request, received, done = std::move(done)](absl::Status status) {
+                         RecordAnswered(status);
+                         RecordFinished(request->model(), status, received);
+                         done(status);  // Last: it may free the request and response.
+                       });
+  };
+  auto answer = [](const v1::ClassifyRequest& request, const absl::Status& status,
+                   v1::ClassifyResponse* response) {
+    if (!status.ok()) {
+      response->Clear();
+      response->set_model(request.model());
+      response->mutable_error()->set_code(static_cast<int>(status.code()));
+      response->mutable_error()->set_message(std::string(status.message()));
+    }
+    response->set_request_id(request.request_id());
+  };
+  return new OrderedStreamReactor<v1::ClassifyRequest, v1::ClassifyResponse>(
+      context, kMaxStreamInflight, std::move(submit), std::move(answer));
 }
 
 grpc::ServerReadReactor<v1::FeatureChunk>* ClassifierService::StreamFeatures(

@@ -3,14 +3,12 @@
 #include <memory>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "server/grpc_call_context.h"
 #include "server/grpc_status.h"
 #include "server/kserve_convert.h"
 #include "server/metrics.h"
-#include "server/response_write_queue.h"
+#include "server/ordered_stream_reactor.h"
 
 namespace mmfuse::server {
 namespace {
@@ -18,135 +16,6 @@ namespace {
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
-
-// One ModelStreamInfer call: as ClassifyStream's reactor (server/
-// classifier_service.cc). Each request read is submitted at once through
-// KServeService::Infer (up to kMaxKServeStreamInflight in flight);
-// responses are written one at a time, in completion order; a failed
-// request is answered with error_message set and the stream goes on. The
-// call finishes once the client has half-closed (or gone), every request is
-// answered and the last write is done, so no completion outlives the
-// reactor.
-class StreamInferReactor final
-    : public grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse> {
- public:
-  StreamInferReactor(KServeService* service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {
-    read_pending_ = true;
-    StartRead(&incoming_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      {
-        absl::MutexLock lock(&mu_);
-        read_pending_ = false;
-        reads_done_ = true;
-      }
-      MaybeFinish();
-      return;
-    }
-    const absl::Time received = absl::Now();
-    auto sample = std::make_unique<Sample>();
-    sample->request = std::move(incoming_);
-    incoming_.Clear();
-    Sample* raw = sample.get();
-    bool read_more;
-    {
-      absl::MutexLock lock(&mu_);
-      samples_.emplace(raw, std::move(sample));
-      read_more = samples_.size() < kMaxKServeStreamInflight && !cancelled_;
-      read_pending_ = read_more;
-    }
-    // Read before submitting: a refused request completes inline, and its
-    // completion must see the read already in flight.
-    if (read_more) StartRead(&incoming_);
-    service_->Infer(&raw->request, &raw->response, MakeCallContext(context_, received),
-                    [this, raw](absl::Status status) { Complete(raw, status); });
-  }
-
-  void OnWriteDone(bool ok) override {
-    ModelStreamInferResponse* next;
-    {
-      absl::MutexLock lock(&mu_);
-      next = writes_.WriteDone(ok);
-    }
-    if (next != nullptr) StartWrite(next);
-    MaybeFinish();
-  }
-
-  void OnCancel() override {
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      // A read in flight completes (not ok) by itself; a paused one never will.
-      if (!read_pending_) reads_done_ = true;
-    }
-    MaybeFinish();
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  struct Sample {
-    ModelInferRequest request;
-    ModelInferResponse response;
-  };
-
-  // Runs exactly once per request read, on any thread.
-  void Complete(Sample* sample, const absl::Status& status) {
-    ModelStreamInferResponse answer;
-    if (status.ok()) {
-      *answer.mutable_infer_response() = std::move(sample->response);
-    } else {
-      // The id (and what the client asked for) lets it match the error.
-      answer.set_error_message(
-          absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message()));
-      ModelInferResponse* echo = answer.mutable_infer_response();
-      echo->set_model_name(sample->request.model_name());
-      echo->set_model_version(sample->request.model_version());
-    }
-    answer.mutable_infer_response()->set_id(sample->request.id());
-    ModelStreamInferResponse* write_now;
-    bool resume_read = false;
-    std::unique_ptr<Sample> owned;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = samples_.find(sample);
-      owned = std::move(it->second);
-      samples_.erase(it);
-      write_now = writes_.Push(std::move(answer));
-      if (!read_pending_ && !reads_done_ && !cancelled_ &&
-          samples_.size() < kMaxKServeStreamInflight) {
-        read_pending_ = resume_read = true;
-      }
-    }
-    if (write_now != nullptr) StartWrite(write_now);
-    if (resume_read) StartRead(&incoming_);
-    MaybeFinish();
-  }
-
-  void MaybeFinish() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (finished_ || !reads_done_ || !samples_.empty() || writes_.in_flight()) return;
-      finished_ = true;
-    }
-    Finish(grpc::Status::OK);
-  }
-
-  KServeService* const service_;
-  grpc::CallbackServerContext* const context_;
-  ModelInferRequest incoming_;  // Target of the one read in flight.
-
-  absl::Mutex mu_;
-  absl::flat_hash_map<Sample*, std::unique_ptr<Sample>> samples_ ABSL_GUARDED_BY(mu_);
-  ResponseWriteQueueOf<ModelStreamInferResponse> writes_ ABSL_GUARDED_BY(mu_);
-  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 // A request inside ServedModel: the converted request and the native answer.
 struct InferState {
@@ -221,7 +90,27 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext*
 
 grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse>*
 KServeService::ModelStreamInfer(grpc::CallbackServerContext* context) {
-  return new StreamInferReactor(this, context);
+  // Each request read goes through Infer; a failed one is answered with
+  // error_message set and the stream goes on.
+  auto submit = [this](const ModelInferRequest* request, ModelStreamInferResponse* response,
+                       CallContext call, std::function<void(absl::Status)> done) {
+    Infer(request, response->mutable_infer_response(), call, std::move(done));
+  };
+  auto answer = [](const ModelInferRequest& request, const absl::Status& status,
+                   ModelStreamInferResponse* response) {
+    if (!status.ok()) {
+      response->Clear();
+      // The id (and what the client asked for) lets it match the error.
+      response->set_error_message(
+          absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message()));
+      ModelInferResponse* echo = response->mutable_infer_response();
+      echo->set_model_name(request.model_name());
+      echo->set_model_version(request.model_version());
+    }
+    response->mutable_infer_response()->set_id(request.id());
+  };
+  return new OrderedStreamReactor<ModelInferRequest, ModelStreamInferResponse>(
+      context, kMaxKServeStreamInflight, std::move(submit), std::move(answer));
 }
 
 grpc::ServerUnaryReactor* KServeService::ServerLive(grpc::CallbackServerContext* context,

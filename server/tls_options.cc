@@ -2,32 +2,9 @@
 
 #include <grpcpp/security/server_credentials.h>
 
-#include <fstream>
-#include <sstream>
-
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
+#include "common/pem_file.h"
 
 namespace mmfuse::server {
-namespace {
-
-// The contents of the PEM file `path`, given as option `field`.
-absl::StatusOr<std::string> ReadPem(const std::string& field, const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return absl::NotFoundError(absl::StrCat(field, "=", path, ": cannot read the file"));
-  }
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  // gRPC would only fail at the first handshake; refuse at start-up instead.
-  if (!absl::StrContains(contents.str(), "-----BEGIN ")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, "=", path, ": no PEM block (-----BEGIN ...) in the file"));
-  }
-  return contents.str();
-}
-
-}  // namespace
 
 bool TlsEnabled(const TlsOptions& options) { return !options.cert_file.empty(); }
 
@@ -53,15 +30,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   }
   grpc::SslServerCredentialsOptions ssl;
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  absl::StatusOr<std::string> cert = ReadPem("tls_cert_file", options.cert_file);
+  absl::StatusOr<std::string> cert = ReadPemFile("tls_cert_file", options.cert_file);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem("tls_key_file", options.key_file);
+  absl::StatusOr<std::string> key = ReadPemFile("tls_key_file", options.key_file);
   if (!key.ok()) return key.status();
   pair.cert_chain = *std::move(cert);
   pair.private_key = *std::move(key);
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
   if (!options.client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadPem("tls_client_ca_file", options.client_ca_file);
+    absl::StatusOr<std::string> ca = ReadPemFile("tls_client_ca_file", options.client_ca_file);
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *std::move(ca);
     ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;

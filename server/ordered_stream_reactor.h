@@ -1,0 +1,166 @@
+// OrderedStreamReactor: one bidirectional streaming call where every request
+// read is submitted at once (up to `max_inflight` in flight) and answered by
+// exactly one response. Responses are written one at a time, in completion
+// order, from a ResponseWriteQueueOf<Response>; a failed request is answered
+// in band (by `answer`) and the stream goes on. The call finishes once the
+// client has half-closed (or gone), every request read is answered and the
+// last write is done, so no completion can outlive the reactor.
+//
+// Shared by mmfuse.v1's ClassifyStream and KServe's ModelStreamInfer: the
+// protocol lives only in the two functions it is given.
+//
+// Thread-safety: thread-safe; gRPC callbacks and completions may run on any
+// thread. Lifetime: created with `new` in the service's handler; deletes
+// itself in OnDone.
+#ifndef MMFUSE_SERVER_ORDERED_STREAM_REACTOR_H_
+#define MMFUSE_SERVER_ORDERED_STREAM_REACTOR_H_
+
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/grpc_call_context.h"
+#include "server/response_write_queue.h"
+
+namespace mmfuse::server {
+
+template <typename Request, typename Response>
+class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  // Starts answering `request` into `response` (both live until `done`
+  // runs); `done` runs exactly once, on any thread, possibly inline, and
+  // last: it may free the request and the response.
+  using SubmitFn = std::function<void(const Request* request, Response* response,
+                                      CallContext call, std::function<void(absl::Status)> done)>;
+  // Completes the response to write for `request` once it is answered with
+  // `status`: stamps the request's id and, when `status` failed, replaces
+  // what `response` holds with the error.
+  using AnswerFn =
+      std::function<void(const Request& request, const absl::Status& status, Response* response)>;
+
+  // `context` is the call's (it outlives the reactor); `max_inflight` >= 1.
+  OrderedStreamReactor(grpc::CallbackServerContext* context, int max_inflight, SubmitFn submit,
+                       AnswerFn answer)
+      : context_(context),
+        max_inflight_(max_inflight),
+        submit_(std::move(submit)),
+        answer_(std::move(answer)) {
+    read_pending_ = true;
+    this->StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      {
+        absl::MutexLock lock(&mu_);
+        read_pending_ = false;
+        reads_done_ = true;
+      }
+      MaybeFinish();
+      return;
+    }
+    const absl::Time received = absl::Now();
+    auto sample = std::make_unique<Sample>();
+    sample->request = std::move(incoming_);
+    incoming_.Clear();
+    Sample* raw = sample.get();
+    bool read_more;
+    {
+      absl::MutexLock lock(&mu_);
+      samples_.emplace(raw, std::move(sample));
+      read_more = samples_.size() < static_cast<size_t>(max_inflight_) && !cancelled_;
+      read_pending_ = read_more;
+    }
+    // Read before submitting: a refused request completes inline, and its
+    // completion must see the read already in flight.
+    if (read_more) this->StartRead(&incoming_);
+    submit_(&raw->request, &raw->response, MakeCallContext(context_, received),
+            [this, raw](absl::Status status) { Complete(raw, status); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    Response* next;
+    {
+      absl::MutexLock lock(&mu_);
+      next = writes_.WriteDone(ok);
+    }
+    if (next != nullptr) this->StartWrite(next);
+    MaybeFinish();
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      // A read in flight completes (not ok) by itself; a paused one never will.
+      if (!read_pending_) reads_done_ = true;
+    }
+    MaybeFinish();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  struct Sample {
+    Request request;
+    Response response;
+  };
+
+  // Runs exactly once per request read, on any thread.
+  void Complete(Sample* sample, const absl::Status& status) {
+    Response response = std::move(sample->response);
+    answer_(sample->request, status, &response);
+    Response* write_now;
+    bool resume_read = false;
+    std::unique_ptr<Sample> owned;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = samples_.find(sample);
+      owned = std::move(it->second);
+      samples_.erase(it);
+      write_now = writes_.Push(std::move(response));
+      if (!read_pending_ && !reads_done_ && !cancelled_ &&
+          samples_.size() < static_cast<size_t>(max_inflight_)) {
+        read_pending_ = resume_read = true;
+      }
+    }
+    if (write_now != nullptr) this->StartWrite(write_now);
+    if (resume_read) this->StartRead(&incoming_);
+    MaybeFinish();
+  }
+
+  void MaybeFinish() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || !reads_done_ || !samples_.empty() || writes_.in_flight()) return;
+      finished_ = true;
+    }
+    this->Finish(grpc::Status::OK);
+  }
+
+  grpc::CallbackServerContext* const context_;
+  const int max_inflight_;
+  const SubmitFn submit_;
+  const AnswerFn answer_;
+  Request incoming_;  // Target of the one read in flight.
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<Sample*, std::unique_ptr<Sample>> samples_ ABSL_GUARDED_BY(mu_);
+  ResponseWriteQueueOf<Response> writes_ ABSL_GUARDED_BY(mu_);
+  bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace mmfuse::server
+
+#endif  // MMFUSE_SERVER_ORDERED_STREAM_REACTOR_H_
