@@ -17,12 +17,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "data/dataset_io.h"
+#include "model/device.h"
 #include "model/inference.h"
 #include "model/model_package.h"
 
 ABSL_FLAG(std::string, model_dir, "models/default", "Model package.");
 ABSL_FLAG(std::string, data, "datasets/test.mmds", "Dataset whose samples are classified.");
-ABSL_FLAG(int, workers, 2, "Threads running batches.");
+ABSL_FLAG(std::string, device, "cpu", "Where the model runs: cpu, cuda, cuda:N or auto.");
+ABSL_FLAG(std::string, precision, "fp32", "Number format: fp32, bf16 or fp16 (GPU).");
+ABSL_FLAG(int, workers, 2, "Threads running batches (on a GPU, one stream each).");
 ABSL_FLAG(std::string, batch_sizes, "1,4,8,16", "Batch sizes to measure.");
 ABSL_FLAG(double, seconds, 5, "Timed seconds per batch size.");
 ABSL_FLAG(int, branch, -1, "Branch to run; -1 = the full branch.");
@@ -32,7 +35,13 @@ namespace {
 
 int Main() {
   model::LimitMathThreads(1);
-  auto package = model::LoadModelPackage(absl::GetFlag(FLAGS_model_dir));
+  absl::StatusOr<std::string> device = model::ResolveDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) {
+    std::fprintf(stderr, "--device: %s\n", std::string(device.status().message()).c_str());
+    return 1;
+  }
+  auto package = model::LoadModelPackage(absl::GetFlag(FLAGS_model_dir), *device,
+                                         absl::GetFlag(FLAGS_precision));
   auto examples = data::ReadDataset(absl::GetFlag(FLAGS_data));
   if (!package.ok() || !examples.ok()) {
     std::fprintf(stderr, "%s\n", std::string(!package.ok() ? package.status().message()

@@ -27,12 +27,16 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/numbers.h"
 #include "client/classifier_client.h"
+#if MMFUSE_WITH_MEDIA
 #include "client/extract_command.h"
 #include "client/media_classify.h"
+#endif
+#include "common/status_macros.h"
 #include "data/dataset_io.h"
 #include "data/generator.h"
 #include "google/protobuf/util/json_util.h"
 #include "model/default_config.h"
+#include "model/device.h"
 #include "model/flops.h"
 #include "model/inference.h"
 #include "model/model_config.h"
@@ -77,6 +81,9 @@ ABSL_FLAG(int, epochs, 8, "train: epochs.");
 ABSL_FLAG(int, batch_size, 32, "train: batch size.");
 ABSL_FLAG(double, learning_rate, 2e-3, "train: peak learning rate.");
 ABSL_FLAG(std::string, model_dir, "models/default", "eval/flops/check: model package directory.");
+ABSL_FLAG(std::string, device, "cpu",
+          "eval/check: where the model runs: cpu, cuda, cuda:N or auto (model/device.h).");
+ABSL_FLAG(std::string, precision, "fp32", "eval/check: number format: fp32, bf16 or fp16 (GPU).");
 ABSL_FLAG(std::string, mode, "",
           "train: fusion mode (concat, late, mbt, sft, locomt, pmf) replacing the config's; "
           "flops: a mode on the default architecture, or \"all\"; empty = --model_dir's.");
@@ -172,9 +179,27 @@ absl::StatusOr<v1::BudgetLevel> ParseBudget(std::string name) {
       absl::StrCat("--budget=", name, " is not one of accurate, balanced, fast"));
 }
 
+// The sample to classify: featurized from --audio/--image/--video/--text
+// when given (builds with media support), else --data/--index.
+absl::StatusOr<v1::Example> SampleToClassify() {
+#if MMFUSE_WITH_MEDIA
+  if (client::HasMediaFlags()) return client::MediaSampleFromFlags(Connect);
+#endif
+  return LoadSample();
+}
+
+// `mmfuse extract`, in builds with media support.
+int Extract() {
+#if MMFUSE_WITH_MEDIA
+  return client::RunExtractCommand();
+#else
+  return Fail(absl::UnimplementedError(
+      "extract: this mmfuse was built without media support (-DMMFUSE_WITH_MEDIA=OFF)"));
+#endif
+}
+
 int Classify() {
-  absl::StatusOr<v1::Example> example =
-      client::HasMediaFlags() ? client::MediaSampleFromFlags(Connect) : LoadSample();
+  absl::StatusOr<v1::Example> example = SampleToClassify();
   if (!example.ok()) return Fail(example.status());
   absl::StatusOr<v1::BudgetLevel> budget = ParseBudget(absl::GetFlag(FLAGS_budget));
   if (!budget.ok()) return Fail(budget.status());
@@ -477,8 +502,15 @@ int EvalLambdaSweep(const model::ModelPackage& package, const std::vector<v1::Ex
   return 0;
 }
 
+// --model_dir loaded onto --device in --precision.
+absl::StatusOr<std::shared_ptr<model::ModelPackage>> LoadOnDevice() {
+  MMFUSE_ASSIGN_OR_RETURN(std::string device, model::ResolveDevice(absl::GetFlag(FLAGS_device)));
+  return model::LoadModelPackage(absl::GetFlag(FLAGS_model_dir), device,
+                                 absl::GetFlag(FLAGS_precision));
+}
+
 int Eval() {
-  auto package = model::LoadModelPackage(absl::GetFlag(FLAGS_model_dir));
+  auto package = LoadOnDevice();
   if (!package.ok()) return Fail(package.status());
   auto examples = data::ReadDataset(absl::GetFlag(FLAGS_data));
   if (!examples.ok()) return Fail(examples.status());
@@ -552,11 +584,12 @@ int Flops() {
 }
 
 int Check() {
-  auto package = model::LoadModelPackage(absl::GetFlag(FLAGS_model_dir));
+  auto package = LoadOnDevice();
   if (!package.ok()) return Fail(package.status());
   std::cout << absl::GetFlag(FLAGS_model_dir) << ": model " << (*package)->config.name()
             << ", fusion " << model::FusionModeName((*package)->config.fusion_mode()) << ", "
-            << model::ParameterCount(**package) << " trainable parameters\n";
+            << model::ParameterCount(**package) << " trainable parameters, on "
+            << model::DeviceName(**package) << " in " << model::PrecisionName(**package) << "\n";
   return 0;
 }
 
@@ -597,7 +630,7 @@ int main(int argc, char** argv) {
   if (command == "eval") return mmfuse::Eval();
   if (command == "flops") return mmfuse::Flops();
   if (command == "check") return mmfuse::Check();
-  if (command == "extract") return mmfuse::client::RunExtractCommand();
+  if (command == "extract") return mmfuse::Extract();
   std::fprintf(stderr, "mmfuse: unknown command \"%s\"\n%s\n", command.c_str(),
                absl::ProgramUsageMessage());
   return 2;

@@ -12,8 +12,10 @@ namespace mmfuse::model {
 
 // Added to the scores of padding keys. Finite (not -inf) so a row with every
 // key masked stays finite; exp(-1e9 - max) underflows to exactly 0, so
-// padding never changes a result.
+// padding never changes a result. fp16 cannot hold -1e9 (its largest
+// magnitude is 65504): there -6e4, whose exp also underflows to 0.
 constexpr double kMaskedScore = -1e9;
+constexpr double kMaskedScoreHalf = -6e4;
 
 at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const at::Tensor& key_padding, double dropout, bool training,
@@ -23,7 +25,8 @@ at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   if (key_padding.defined()) {
     const int64_t batch = key_padding.size(0);
     const int64_t keys = key_padding.size(1);
-    scores = scores.masked_fill(key_padding.view({batch, 1, 1, keys}), kMaskedScore);
+    scores = scores.masked_fill(key_padding.view({batch, 1, 1, keys}),
+                                scores.scalar_type() == at::kHalf ? kMaskedScoreHalf : kMaskedScore);
     has_keys = (~key_padding).any(-1).view({batch, 1, 1, 1});
   }
   at::Tensor w = at::softmax(scores, -1);

@@ -19,7 +19,9 @@ std::vector<int> AllModalities(const v1::ModelConfig& config) {
 
 std::vector<ModalityInput> Collate(const v1::ModelConfig& config,
                                    absl::Span<const FeatureMap* const> samples,
-                                   const std::vector<int>& run_modalities) {
+                                   const std::vector<int>& run_modalities,
+                                   bool pin_memory) {
+  const at::TensorOptions host = at::TensorOptions().pinned_memory(pin_memory);
   std::vector<ModalityInput> inputs(config.modalities_size());
   const int64_t batch = static_cast<int64_t>(samples.size());
   for (int m : run_modalities) {
@@ -31,8 +33,8 @@ std::vector<ModalityInput> Collate(const v1::ModelConfig& config,
     }
     if (longest == 0) continue;
     const int64_t dim = modality.feature_dim();
-    torch::Tensor features = at::zeros({batch, longest, dim});
-    torch::Tensor lengths = at::empty({batch}, at::kLong);
+    torch::Tensor features = at::zeros({batch, longest, dim}, host);
+    torch::Tensor lengths = at::empty({batch}, host.dtype(at::kLong));
     float* out = features.data_ptr<float>();
     int64_t* length_out = lengths.data_ptr<int64_t>();
     for (int64_t b = 0; b < batch; ++b) {
@@ -50,6 +52,19 @@ std::vector<ModalityInput> Collate(const v1::ModelConfig& config,
       }
     }
     inputs[m] = ModalityInput{features, lengths};
+  }
+  return inputs;
+}
+
+std::vector<ModalityInput> ToDevice(std::vector<ModalityInput> inputs,
+                                    const torch::Device& device, torch::Dtype dtype) {
+  if (device.is_cpu() && dtype == torch::kFloat) return inputs;
+  for (ModalityInput& input : inputs) {
+    if (!input.features.defined()) continue;
+    // Copy first, cast on the device: the copy moves fp32, the cast is cheap
+    // there.
+    input.features = input.features.to(device, /*non_blocking=*/true).to(dtype);
+    input.lengths = input.lengths.to(device, /*non_blocking=*/true);
   }
   return inputs;
 }

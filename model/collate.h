@@ -22,10 +22,20 @@ std::vector<int> AllModalities(const v1::ModelConfig& config);
 // Pads each modality in `run_modalities` (indices in model order) to the
 // batch's longest sequence of it; modalities outside it, or absent from every
 // sample, are left undefined (their encoders never run). Features must have
-// been validated (dims and lengths match the config). float32 on CPU.
+// been validated (dims and lengths match the config). float32 on CPU; in
+// page-locked memory with `pin_memory` (needs a CUDA LibTorch), so that
+// ToDevice's copies run asynchronously.
 std::vector<ModalityInput> Collate(const v1::ModelConfig& config,
                                    absl::Span<const FeatureMap* const> samples,
-                                   const std::vector<int>& run_modalities);
+                                   const std::vector<int>& run_modalities,
+                                   bool pin_memory = false);
+
+// The same batch on `device`, features in `dtype`: a no-op on the CPU in
+// float32; elsewhere copies that do not block the host when the batch is
+// pinned (ordered on the current stream, so the forward that follows waits
+// for them on the device), cast there.
+std::vector<ModalityInput> ToDevice(std::vector<ModalityInput> inputs, const torch::Device& device,
+                                    torch::Dtype dtype = torch::kFloat);
 
 }  // namespace mmfuse::model
 

@@ -33,6 +33,11 @@ absl::StatusOr<std::vector<float>> GateLogits(const ModelPackage& package,
 // Trainable parameters of the package's model.
 int64_t ParameterCount(const ModelPackage& package);
 
+// Where the package's model runs, e.g. "cpu" or "cuda:0", and in which
+// number format ("fp32", "bf16", "fp16").
+std::string DeviceName(const ModelPackage& package);
+std::string PrecisionName(const ModelPackage& package);
+
 // Seeds LibTorch's generator (weight initialisation, dropout).
 void SeedRandom(uint64_t seed);
 

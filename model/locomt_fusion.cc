@@ -62,7 +62,7 @@ torch::Tensor LocomtFusion::RunLayer(int l, const torch::Tensor& x,
   std::vector<torch::Tensor> outputs;  // Per group: [B, g, T, Dh].
   std::vector<int64_t> order;          // Head index of each output head.
   for (const auto& [view, heads] : groups) {
-    const torch::Tensor index = at::tensor(heads, at::kLong);
+    const torch::Tensor index = at::tensor(heads, at::kLong).to(q.device());
     const torch::Tensor gq = at::index_select(q, 1, index);
     const torch::Tensor gk = at::index_select(k, 1, index);
     const torch::Tensor gv = at::index_select(v, 1, index);
@@ -96,7 +96,7 @@ torch::Tensor LocomtFusion::RunLayer(int l, const torch::Tensor& x,
   std::vector<int64_t> position(order.size());
   for (size_t i = 0; i < order.size(); ++i) position[order[i]] = static_cast<int64_t>(i);
   const torch::Tensor context =
-      at::index_select(at::cat(outputs, 1), 1, at::tensor(position, at::kLong));
+      at::index_select(at::cat(outputs, 1), 1, at::tensor(position, at::kLong).to(q.device()));
   const torch::Tensor h = x + CountedLinear(layer.out, MergeHeads(context));
   return h + CountedLinear(layer.ff_out, at::gelu(CountedLinear(layer.ff_in, layer.ff_norm(h))));
 }

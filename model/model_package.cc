@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "model/device.h"
 #include "model/model_config.h"
 
 namespace mmfuse::model {
@@ -83,7 +84,27 @@ absl::Status CopyWeights(const ModelPackage& from, ModelPackage* to) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(const std::string& dir) {
+absl::Status MoveToDevice(ModelPackage* package, const std::string& device,
+                          const std::string& precision) {
+  MMFUSE_RETURN_IF_ERROR(CheckPrecision(precision, device));
+  const torch::Dtype dtype = precision == "bf16"   ? torch::kBFloat16
+                             : precision == "fp16" ? torch::kHalf
+                                                   : torch::kFloat;
+  try {
+    const torch::Device target(device);
+    package->model->to(target, dtype);
+    package->device = target;
+    package->dtype = dtype;
+  } catch (const c10::Error& e) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot move the model to ", device, " (",
+                                                      precision, "): ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(const std::string& dir,
+                                                               const std::string& device,
+                                                               const std::string& precision) {
   if (!fs::is_directory(dir)) {
     return absl::NotFoundError(absl::StrCat("model package ", dir, " is not a directory"));
   }
@@ -110,7 +131,7 @@ absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(const std::string
       expected.emplace_back(p.key(), p.value().sizes().vec());
     }
     torch::serialize::InputArchive archive;
-    archive.load_from(weights.string());
+    archive.load_from(weights.string(), torch::Device(torch::kCPU));
     package->model->load(archive);
     const auto loaded = package->model->named_parameters();
     for (const auto& [name, shape] : expected) {
@@ -127,6 +148,7 @@ absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(const std::string
                                             e.what_without_backtrace()));
   }
   package->model->eval();
+  MMFUSE_RETURN_IF_ERROR(MoveToDevice(package.get(), device, precision));
   return package;
 }
 

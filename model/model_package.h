@@ -24,6 +24,10 @@ struct ModelPackage {
   v1::ModelConfig config;
   std::vector<std::string> labels;
   MultimodalModel model{nullptr};
+  // Where the model's parameters live and its batches run, and the number
+  // format they compute in (MoveToDevice).
+  torch::Device device{torch::kCPU};
+  torch::Dtype dtype = torch::kFloat;
 };
 
 // A fresh package with randomly initialised weights (seeded by the caller's
@@ -36,8 +40,19 @@ absl::StatusOr<std::shared_ptr<ModelPackage>> NewModelPackage(
 // first parameter missing or misshapen.
 absl::Status CopyWeights(const ModelPackage& from, ModelPackage* to);
 
-// Loads `dir` and puts the model in eval mode.
-absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(const std::string& dir);
+// Moves the model's parameters to `device` (a resolved spec, model/device.h:
+// "cpu", "cuda:N") in `precision` ("fp32", "bf16", "fp16"; CheckPrecision);
+// inference then collates each batch on the host and copies it there. For
+// serving: a package moved off fp32 is not for training or saving.
+absl::Status MoveToDevice(ModelPackage* package, const std::string& device,
+                          const std::string& precision = "fp32");
+
+// Loads `dir` (the weights through host memory, wherever they were saved
+// from), puts the model in eval mode and moves it to `device` in
+// `precision`.
+absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(
+    const std::string& dir, const std::string& device = "cpu",
+    const std::string& precision = "fp32");
 
 // Writes the three files into `dir` (created if needed), each through a
 // temporary file renamed into place, so a reader never sees half a package.

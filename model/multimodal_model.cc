@@ -34,7 +34,7 @@ torch::Tensor GateImpl::forward(const std::vector<ModalityInput>& inputs) {
   for (size_t m = 0; m < inputs.size(); ++m) {
     const int64_t width = summaries_[m]->options.out_features() * (mean_max_ ? 2 : 1);
     if (!inputs[m].features.defined()) {
-      parts.push_back(at::zeros({batch, width + 1}));
+      parts.push_back(at::zeros({batch, width + 1}, out_->weight.options()));
       continue;
     }
     const torch::Tensor& lengths = inputs[m].lengths;
@@ -42,10 +42,10 @@ torch::Tensor GateImpl::forward(const std::vector<ModalityInput>& inputs) {
         (at::arange(inputs[m].features.size(1), lengths.options()).unsqueeze(0) <
          lengths.unsqueeze(1))
             .unsqueeze(-1)
-            .to(at::kFloat);
+            .to(inputs[m].features.scalar_type());
     const torch::Tensor projected = CountedLinear(summaries_[m], inputs[m].features);
     const torch::Tensor mean = (projected * keep).sum(1) / keep.sum(1).clamp_min(1);
-    const torch::Tensor present = (lengths > 0).unsqueeze(1).to(at::kFloat);
+    const torch::Tensor present = (lengths > 0).unsqueeze(1).to(inputs[m].features.scalar_type());
     if (mean_max_) {
       // Padding frames must not win the max; a sample without this modality
       // summarises to zeros, as in the mean.

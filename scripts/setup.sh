@@ -55,5 +55,7 @@ if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
 fi
 # Two jobs: a LibTorch translation unit takes ~1 GiB and ~20 s; more jobs
 # only thrash on the 2-core machines we target.
-cmake --build "$BUILD_DIR" -j "${MMFUSE_JOBS:-2}" | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
-test "${PIPESTATUS[0]}" -eq 0 || { echo "setup: build failed" >&2; exit 1; }
+# Under pipefail the pipeline fails exactly when the build does.
+if ! cmake --build "$BUILD_DIR" -j "${MMFUSE_JOBS:-2}" | { grep -vE '^\[[0-9]+/[0-9]+\] ' || true; }; then
+  echo "setup: build failed" >&2; exit 1
+fi

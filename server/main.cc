@@ -11,6 +11,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_split.h"
+#include "model/device.h"
 #include "model/inference.h"
 #include "server/server.h"
 
@@ -27,7 +28,14 @@ ABSL_FLAG(std::string, tls_client_ca_file, "",
           "PEM CA bundle: mutual TLS, every client must present a certificate it signed.");
 ABSL_FLAG(std::string, model_dir, "models/default",
           "Model package directory; several separated by commas, the first is the default.");
-ABSL_FLAG(int, workers, 2, "Worker threads running batches (one math thread each).");
+ABSL_FLAG(std::string, device, "auto",
+          "Where the model runs: auto (the first CUDA device if LibTorch sees one, else cpu), "
+          "cpu, cuda or cuda:N.");
+ABSL_FLAG(std::string, precision, "fp32",
+          "Number format the model computes in: fp32, bf16 (slower on CPUs without bf16 units) "
+          "or fp16 (GPU only).");
+ABSL_FLAG(int, workers, 2,
+          "Worker threads running batches (one math thread each; on a GPU, one stream each).");
 ABSL_FLAG(int, max_batch_size, 0, "Most samples per batch; 0 = the package's value.");
 ABSL_FLAG(int64_t, max_queue_delay_us, 0,
           "Longest a request waits for company, in microseconds; 0 = the package's value.");
@@ -94,6 +102,13 @@ int main(int argc, char** argv) {
   for (const auto& dir : absl::StrSplit(absl::GetFlag(FLAGS_model_dir), ',', absl::SkipEmpty())) {
     options.model_dirs.emplace_back(dir);
   }
+  absl::StatusOr<std::string> device = mmfuse::model::ResolveDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) {
+    std::fprintf(stderr, "mmfuse-server: --device: %s\n", std::string(device.status().message()).c_str());
+    return 1;
+  }
+  options.serving.device = *device;
+  options.serving.precision = absl::GetFlag(FLAGS_precision);
   options.serving.workers = absl::GetFlag(FLAGS_workers);
   options.serving.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.serving.max_queue_delay_us = absl::GetFlag(FLAGS_max_queue_delay_us);
@@ -120,10 +135,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   // Scripts parse "on HOST:PORT," and "metrics on port N": keep them.
-  std::fprintf(stderr, "mmfuse-server: serving %s on %s:%d, metrics on port %d (gRPC: %s)\n",
+  std::fprintf(stderr,
+               "mmfuse-server: serving %s on %s:%d, metrics on port %d (gRPC: %s, device: %s %s)\n",
                options.model_dirs.empty() ? "" : options.model_dirs.front().c_str(),
                options.host.c_str(), (*server)->port(), (*server)->metrics_port(),
-               mmfuse::server::DescribeTransport(options.tls).c_str());
+               mmfuse::server::DescribeTransport(options.tls).c_str(), device->c_str(),
+               options.serving.precision.c_str());
 
   int signal = 0;
   sigwait(&stop_signals, &signal);

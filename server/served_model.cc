@@ -115,7 +115,7 @@ class ServedModel::Processor : public batching::BatchProcessor {
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Load(const std::string& dir,
                                                                const ServingOptions& options) {
   MMFUSE_ASSIGN_OR_RETURN(std::shared_ptr<model::ModelPackage> package,
-                          model::LoadModelPackage(dir));
+                          model::LoadModelPackage(dir, options.device, options.precision));
   return Create(std::move(package), options);
 }
 
@@ -193,6 +193,8 @@ ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
                        config_.transformer().fusion_layers());
   info_.set_num_parameters(model::ParameterCount(*package_));
   info_.set_priority_levels(priority_levels_);
+  info_.set_device(model::DeviceName(*package_));
+  info_.set_precision(model::PrecisionName(*package_));
 }
 
 ServedModel::~ServedModel() { Shutdown(); }

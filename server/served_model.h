@@ -33,6 +33,11 @@ class ServerMetrics;
 // Flag overrides of the package's batching config; 0 (or empty) keeps the
 // package's value, then the batcher's default.
 struct ServingOptions {
+  // Where Load puts the model: a resolved device ("cpu", "cuda:N";
+  // model/device.h resolves "auto"). One worker = one stream on a GPU.
+  std::string device = "cpu";
+  // Number format on that device: "fp32", "bf16", "fp16" (model/device.h).
+  std::string precision = "fp32";
   int workers = 0;
   int max_batch_size = 0;
   int64_t max_queue_delay_us = 0;

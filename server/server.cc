@@ -101,6 +101,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return snapshots;
   }));
   server->registry_->AddCollectable(MakeProcessCollector());
+  if (absl::StatusOr<std::unique_ptr<Nvml>> nvml = Nvml::Load(options.nvml_library); nvml.ok()) {
+    server->registry_->AddCollectable(MakeGpuCollector(std::move(*nvml)));
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

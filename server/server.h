@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/gpu_metrics.h"
 #include "server/served_model.h"
 #include "server/tls_options.h"
 
@@ -71,6 +72,9 @@ struct ServerOptions {
   absl::Duration stream_idle_timeout = absl::Seconds(10);
   // Version reported in mmfuse_build_info.
   std::string version = "dev";
+  // NVML, loaded at start for the GPU series (server/gpu_metrics.h); absent
+  // on machines without NVIDIA's driver, and then there are none.
+  std::string nvml_library = kNvmlLibrary;
 };
 
 class Server {

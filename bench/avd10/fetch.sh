@@ -11,10 +11,11 @@
 # fresh: `apt-get update`) and to the npm registry. Idempotent: a complete
 # cache (cache/.complete) is left alone.
 set -euo pipefail
-cd "$(dirname "$0")"
-CACHE=${1:-${AVD10_CACHE:-cache}}
+# A cache path given by the caller is relative to where they stand.
+CACHE=${1:-${AVD10_CACHE:-$(dirname "$0")/cache}}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
+cd "$(dirname "$0")"
 [[ -f "$CACHE/.complete" ]] && { echo "fetch: cache complete: $CACHE"; exit 0; }
 
 # name version sha256 of the .deb (Debian 12 "bookworm")

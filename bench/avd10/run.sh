@@ -9,7 +9,7 @@
 # Environment: MMFUSE_BUILD_DIR (default build), SEED (1), EPOCHS (20),
 # GATE_EPOCHS (30), LAMBDAS ("0.3 1"), BUILD_FLAGS (extra build.py flags,
 # e.g. "--small" or "--train 8000"), AVD10_CACHE (fetch.sh's cache dir),
-# JOBS (extract threads, 2).
+# JOBS (extract threads, 2), TRAIN_JOBS (trainings at once, nproc).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/../.."
@@ -63,35 +63,52 @@ row() {  # label, package name, test data name, budget
     "$(field mean_gflops "$json")" "${5:-}"
 }
 
-for m in audio image text; do train "$m-only" "train.$m" --mode concat; done
-for mode in concat late mbt sft locomt pmf; do train "$mode" train --mode "$mode"; done
+# Trainings are independent and each uses one math thread: run TRAIN_JOBS
+# (default: the number of cores) at a time; any failure stops the run.
+TRAIN_JOBS=${TRAIN_JOBS:-$(nproc)}
+running=0
+spawn() {  # the arguments of train, run in the background
+  if (( running >= TRAIN_JOBS )); then wait -n || exit 1; running=$((running - 1)); fi
+  train "$@" &
+  running=$((running + 1))
+}
+drain() { while (( running > 0 )); do wait -n || exit 1; running=$((running - 1)); done; }
+
 # Gated (DynMM): experts of every branch (text, audio, video, full) once,
 # then a gate per lambda over the frozen experts, learned on val (samples
-# the experts never saw).
+# the experts never saw). The experts train first: they take longest.
 GATE_DATA=$OUT/val.mmds
 [[ -f "$GATE_DATA" ]] || GATE_DATA=$OUT/train.mmds  # Built with --val 0.
-train gated-experts train --mode concat --gate --gate_epochs 1 --gate_data "$GATE_DATA"
+spawn gated-experts train --mode concat --gate --gate_epochs 1 --gate_data "$GATE_DATA"
+for mode in concat late mbt sft locomt pmf; do spawn "$mode" train --mode "$mode"; done
+for m in audio image text; do spawn "$m-only" "train.$m" --mode concat; done
+drain
 for lambda in $LAMBDAS; do
-  EPOCHS=0 train "gated-$lambda" train --gate --init_from "$OUT/model-gated-experts" \
+  EPOCHS=0 spawn "gated-$lambda" train --gate --init_from "$OUT/model-gated-experts" \
     --gate_data "$GATE_DATA" --gate_epochs "$GATE_EPOCHS" --lambda "$lambda"
 done
+drain
 
-echo "| model | test data | accuracy % | mean GFLOPs/sample | note |"
-echo "| --- | --- | --- | --- | --- |"
-for m in audio image text; do
-  row "$m only" "$m-only" "test.$m" accurate "samples that have $m"
-done
-for mode in concat late mbt sft locomt pmf; do
-  note=""; [[ $mode == concat ]] && note="full fusion"
-  row "fusion $mode" "$mode" test accurate "$note"
-done
-row "gated experts, full branch" gated-experts test accurate "reference for the gate"
-for lambda in $LAMBDAS; do
-  json=$("$BIN/mmfuse" eval --model_dir "$OUT/model-gated-$lambda" --data "$OUT/test.mmds" \
-    --budget balanced --json)
-  row "gated lambda $lambda" "gated-$lambda" test balanced "$(branches "$json")"
-done
-if [[ -f "$OUT/test-heldout.mmds" ]]; then
-  row "held-out voices: audio only" audio-only test-heldout.audio accurate "voices unseen in training"
-  row "held-out voices: fusion concat" concat test-heldout accurate "voices unseen in training"
-fi
+table() {
+  echo "| model | test data | accuracy % | mean GFLOPs/sample | note |"
+  echo "| --- | --- | --- | --- | --- |"
+  for m in audio image text; do
+    row "$m only" "$m-only" "test.$m" accurate "samples that have $m"
+  done
+  for mode in concat late mbt sft locomt pmf; do
+    note=""; [[ $mode == concat ]] && note="full fusion"
+    row "fusion $mode" "$mode" test accurate "$note"
+  done
+  row "gated experts, full branch" gated-experts test accurate "reference for the gate"
+  for lambda in $LAMBDAS; do
+    json=$("$BIN/mmfuse" eval --model_dir "$OUT/model-gated-$lambda" --data "$OUT/test.mmds" \
+      --budget balanced --json)
+    row "gated lambda $lambda" "gated-$lambda" test balanced "$(branches "$json")"
+  done
+  if [[ -f "$OUT/test-heldout.mmds" ]]; then
+    row "held-out voices: audio only" audio-only test-heldout.audio accurate "voices unseen in training"
+    row "held-out voices: fusion concat" concat test-heldout accurate "voices unseen in training"
+  fi
+}
+table | tee "$OUT/table.md"
+/usr/bin/python3 "$HERE/plot.py" "$OUT/table.md" "$OUT/avd10.png"

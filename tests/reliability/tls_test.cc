@@ -3,6 +3,7 @@
 // mmfuse CLI and mmfuse-bench.
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -32,8 +33,13 @@ constexpr absl::Duration kTimeout = absl::Seconds(10);
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // A directory per process: ctest runs each case in a process of its
+    // own, two at a time, and a shared one let one process overwrite the
+    // key another had just paired with its certificate.
     absl::StatusOr<testing::TestCerts> certs =
-        testing::MakeTestCerts((fs::path(::testing::TempDir()) / "mmfuse_tls_certs").string());
+        testing::MakeTestCerts((fs::path(::testing::TempDir()) /
+                               absl::StrCat("mmfuse_tls_certs_", getpid()))
+                                  .string());
     ASSERT_TRUE(certs.ok()) << certs.status();
     certs_ = new testing::TestCerts(*certs);
   }

@@ -1,36 +1,17 @@
 #include "server/metrics.h"
 
-#include <sstream>
 #include <string>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "prometheus/text_serializer.h"
+#include "tests/server/scrape.h"
 
 namespace mmfuse::server {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string Scrape(const prometheus::Registry& registry) {
-  std::ostringstream text;
-  prometheus::TextSerializer().Serialize(text, registry.Collect());
-  return text.str();
-}
-
-// The value of the unlabelled sample `name` in `text`; NaN when absent.
-double Sample(const std::string& text, const std::string& name) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ');
-    double value = 0;
-    if (parts.size() == 2 && parts[0] == name && absl::SimpleAtod(parts[1], &value)) return value;
-  }
-  return std::numeric_limits<double>::quiet_NaN();
-}
 
 TEST(ServerMetricsTest, GatingAndPaddingSeriesForTheModel) {
   CollectingRegistry registry;
