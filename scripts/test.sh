@@ -50,7 +50,6 @@ run_ctest() {
     echo "test: tests in $dir failed" >&2; exit 1
   fi
 }
-}
 
 stage() { echo "test: $1 ($((SECONDS - stage_start)) s)"; stage_start=$SECONDS; }
 stage_start=$SECONDS
