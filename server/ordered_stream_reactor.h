@@ -78,6 +78,10 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
       samples_.emplace(raw, std::move(sample));
       read_more = samples_.size() < static_cast<size_t>(max_inflight_) && !cancelled_;
       read_pending_ = read_more;
+      // This read completed after OnCancel, which left the reads to it: no
+      // read follows a cancellation, so they are done. (Without this the
+      // call never finished, and the server's shutdown waited for it.)
+      if (cancelled_) reads_done_ = true;
     }
     // Read before submitting: a refused request completes inline, and its
     // completion must see the read already in flight.
