@@ -9,7 +9,9 @@
 # Environment: MMFUSE_BUILD_DIR (default build), SEED (1), EPOCHS (20),
 # GATE_EPOCHS (30), LAMBDAS ("0.3 1"), BUILD_FLAGS (extra build.py flags,
 # e.g. "--small" or "--train 8000"), AVD10_CACHE (fetch.sh's cache dir),
-# JOBS (extract threads, 2), TRAIN_JOBS (trainings at once, nproc).
+# JOBS (extract threads, 2), TRAIN_JOBS (trainings at once, nproc),
+# REUSE_DATA (1: keep the featurized splits an earlier run left in the out
+# dir and only train and evaluate; the build is deterministic by seed).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/../.."
@@ -27,24 +29,32 @@ mkdir -p "$OUT"
 LOG=$OUT/logs
 mkdir -p "$LOG"
 
-[[ -f "$CACHE/.complete" ]] || "$HERE/fetch.sh" "$CACHE"
-rm -rf "$OUT/data"
-# shellcheck disable=SC2086  # BUILD_FLAGS is a list of flags.
-/usr/bin/python3 "$HERE/build.py" --cache "$CACHE" --out "$OUT/data" --seed "$SEED" ${BUILD_FLAGS:-}
-
 extract() {  # manifest name (data/<name>.jsonl -> <name>.mmds)
   "$BIN/mmfuse" extract --manifest "$OUT/data/$1.jsonl" --featurizers "$CONFIG" \
     --out "$OUT/$1.mmds" --jobs "$JOBS" --progress off --strict 2>"$LOG/extract-$1.log" ||
     { cat "$LOG/extract-$1.log" >&2; echo "run: extract of $1 failed" >&2; exit 1; }
 }
-for name in train val test test-heldout; do
-  [[ -f "$OUT/data/$name.jsonl" ]] && extract "$name"
-done
-for m in audio image text; do
-  extract "train.$m"
-  extract "test.$m"
-done
-[[ -f "$OUT/data/test-heldout.audio.jsonl" ]] && extract "test-heldout.audio"
+make_data() {  # build the benchmark from the seed, then featurize every split
+  [[ -f "$CACHE/.complete" ]] || "$HERE/fetch.sh" "$CACHE"
+  rm -rf "$OUT/data"
+  # shellcheck disable=SC2086  # BUILD_FLAGS is a list of flags.
+  /usr/bin/python3 "$HERE/build.py" --cache "$CACHE" --out "$OUT/data" --seed "$SEED" ${BUILD_FLAGS:-}
+  local name m
+  for name in train val test test-heldout; do
+    [[ -f "$OUT/data/$name.jsonl" ]] && extract "$name"
+  done
+  for m in audio image text; do
+    extract "train.$m"
+    extract "test.$m"
+  done
+  [[ -f "$OUT/data/test-heldout.audio.jsonl" ]] && extract "test-heldout.audio"
+  return 0
+}
+if [[ ${REUSE_DATA:-0} == 1 && -f "$OUT/train.mmds" && -f "$OUT/test.mmds" ]]; then
+  echo "run: reusing the featurized splits in $OUT (REUSE_DATA=1)"
+else
+  make_data
+fi
 
 train() {  # package name, train data name, extra flags
   "$BIN/mmfuse" train --config "$CONFIG" --data "$OUT/$2.mmds" --out "$OUT/model-$1" \
