@@ -15,30 +15,14 @@
 #include "model/model_package.h"
 #include "server/server.h"
 #include "tests/featurize/media_writers.h"
+#include "tests/featurize/tiny_media_config.h"
 
 namespace mmfuse::featurize {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kConfig[] = R"pb(
-  name: "media" version: "1"
-  modalities {
-    name: "audio" feature_dim: 8 max_frames: 64
-    featurizer { audio { sample_rate: 8000 n_fft: 256 hop_length: 128 n_mels: 8 } }
-  }
-  modalities {
-    name: "video" feature_dim: 4 max_frames: 16
-    featurizer { image { width: 4 height: 4 patch_size: 2 frame_rate: 4 } }
-  }
-  modalities {
-    name: "text" feature_dim: 4 max_frames: 8
-    featurizer { text { seed: 3 } }
-  }
-  num_classes: 3
-  fusion_mode: FUSION_MODE_CONCAT
-  transformer { d_model: 8 num_heads: 2 ff_dim: 16 unimodal_layers: 1 fusion_layers: 1 }
-)pb";
+constexpr const char* kConfig = testing::kTinyMediaConfig;
 
 class MediaClassifyTest : public ::testing::Test {
  protected:

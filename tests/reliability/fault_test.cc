@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "mmfuse/v1/classifier.grpc.pb.h"
 #include "server/server.h"
+#include "tests/server/loopback_server.h"
 #include "tests/testing/test_package.h"
 
 namespace mmfuse::server {
@@ -77,24 +78,15 @@ std::map<std::string, int64_t> ParseCounts(const std::string& text) {
 class FaultTest : public ::testing::Test {
  protected:
   void StartServer(const std::function<void(ServerOptions&)>& adjust = nullptr) {
-    ServerOptions options;
-    options.host = "127.0.0.1";
-    options.port = 0;
-    options.metrics_port = 0;
-    options.packages.push_back(testing::SmallPackage());
+    ServerOptions options = testing::LoopbackServerOptions();
     options.serving.workers = 1;
     options.serving.max_batch_size = 4;
-    options.serving.max_queue_delay_us = 200;
     if (adjust) adjust(options);
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = testing::InsecureLoopbackChannel(*server_);
     stub_ = v1::MultimodalClassifier::NewStub(channel_);
-    // MetricsHttpServer::Stop needs the accept loop running (see
-    // tests/server/feature_stream_test.cc); one scrape makes sure.
-    ASSERT_TRUE(Scrape().ok());
   }
 
   v1::ClassifyRequest Request(int i) {

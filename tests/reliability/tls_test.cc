@@ -20,6 +20,7 @@
 #include "server/server.h"
 #include "server/tls_options.h"
 #include "tests/reliability/test_certs.h"
+#include "tests/server/loopback_server.h"
 #include "tests/testing/test_package.h"
 
 namespace mmfuse {
@@ -50,17 +51,14 @@ class TlsTest : public ::testing::Test {
 
   void StartServer(const server::TlsOptions& tls) {
     ASSERT_NE(certs_, nullptr);
-    server::ServerOptions options;
-    options.host = "127.0.0.1";
-    options.port = 0;
+    server::ServerOptions options = testing::LoopbackServerOptions();
     options.metrics_port = -1;
-    options.packages.push_back(testing::SmallPackage());
     options.serving.workers = 1;
     options.tls = tls;
     absl::StatusOr<std::unique_ptr<server::Server>> server = server::Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
-    target_ = absl::StrCat("127.0.0.1:", server_->port());
+    target_ = testing::LoopbackTarget(*server_);
   }
 
   server::TlsOptions ServerTls() const {
@@ -182,11 +180,8 @@ TEST_F(TlsTest, BadServerTlsOptionsFailAtStartNamingTheField) {
        "tls_key_file=" + not_pem + ": no PEM block"},
   };
   for (const Case& c : cases) {
-    server::ServerOptions options;
-    options.host = "127.0.0.1";
-    options.port = 0;
+    server::ServerOptions options = testing::LoopbackServerOptions();
     options.metrics_port = -1;
-    options.packages.push_back(testing::SmallPackage());
     options.tls = c.tls;
     absl::StatusOr<std::unique_ptr<server::Server>> server = server::Server::Start(options);
     ASSERT_FALSE(server.ok()) << c.message;

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "mmfuse/v1/classifier.grpc.pb.h"
 #include "server/server.h"
+#include "tests/server/loopback_server.h"
 #include "tests/testing/test_package.h"
 
 namespace mmfuse::server {
@@ -70,24 +71,13 @@ class FeatureStreamTest : public ::testing::Test {
  protected:
   // Starts the server; `adjust` may change the options first.
   void StartServer(const std::function<void(ServerOptions&)>& adjust = nullptr) {
-    ServerOptions options;
-    options.host = "127.0.0.1";
-    options.port = 0;
-    options.metrics_port = 0;
-    options.packages.push_back(testing::SmallPackage());
-    options.serving.workers = 2;
-    options.serving.max_queue_delay_us = 200;
+    ServerOptions options = testing::LoopbackServerOptions();
     if (adjust) adjust(options);
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = testing::InsecureLoopbackChannel(*server_);
     stub_ = v1::MultimodalClassifier::NewStub(channel_);
-    // One scrape first: MetricsHttpServer::Stop cannot stop an httplib
-    // listener that has not entered its accept loop yet (a start/stop race
-    // in server/metrics_http.cc), and a test may otherwise end that fast.
-    ASSERT_FALSE(Metrics().empty());
   }
 
   v1::ClassifyRequest Request(int i) {

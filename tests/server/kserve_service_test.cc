@@ -30,6 +30,7 @@
 #include "server/classifier_service.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "tests/server/loopback_server.h"
 #include "tests/testing/test_package.h"
 
 namespace mmfuse::server {
@@ -123,18 +124,11 @@ std::vector<std::string> BytesOutput(const inference::ModelInferResponse& respon
 class KServeServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ServerOptions options;
-    options.host = "127.0.0.1";
-    options.port = 0;
-    options.metrics_port = 0;
-    options.packages.push_back(testing::SmallPackage());
-    options.serving.workers = 2;
-    options.serving.max_queue_delay_us = 200;
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+    absl::StatusOr<std::unique_ptr<Server>> server =
+        Server::Start(testing::LoopbackServerOptions());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = testing::InsecureLoopbackChannel(*server_);
     stub_ = inference::GRPCInferenceService::NewStub(channel_);
     native_ = v1::MultimodalClassifier::NewStub(channel_);
   }

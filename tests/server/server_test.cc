@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mmfuse/v1/classifier.grpc.pb.h"
+#include "tests/server/loopback_server.h"
 #include "tests/testing/test_package.h"
 
 namespace mmfuse::server {
@@ -29,19 +30,13 @@ constexpr int kMaxMessageBytes = 256 << 10;
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ServerOptions options;
-    options.host = "127.0.0.1";
-    options.port = 0;
-    options.metrics_port = 0;
-    options.packages.push_back(testing::SmallPackage());
-    options.serving.workers = 2;
-    options.serving.max_queue_delay_us = 200;
+    ServerOptions options = testing::LoopbackServerOptions();
     options.max_receive_message_bytes = kMaxMessageBytes;
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
-    target_ = absl::StrCat("127.0.0.1:", server_->port());
-    channel_ = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
+    target_ = testing::LoopbackTarget(*server_);
+    channel_ = testing::InsecureLoopbackChannel(*server_);
     stub_ = v1::MultimodalClassifier::NewStub(channel_);
   }
 

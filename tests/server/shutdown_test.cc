@@ -1,18 +1,11 @@
 // SIGTERM under load: mmfuse-server, run as its own process, finishes every
 // request it accepted before it exits 0.
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
 
-#include <fcntl.h>
-
 #include <atomic>
-#include <fstream>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -21,33 +14,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "client/classifier_client.h"
 #include "data/generator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mmfuse/v1/classifier.grpc.pb.h"
 #include "model/model_package.h"
+#include "tests/reliability/server_process.h"
 #include "tests/testing/test_package.h"
-
-extern char** environ;
 
 namespace mmfuse {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A port free at the time of asking (the kernel's pick for port 0).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 class ShutdownTest : public ::testing::Test {
  protected:
@@ -58,57 +38,20 @@ class ShutdownTest : public ::testing::Test {
     auto package = testing::SmallPackage();
     ASSERT_NE(package, nullptr);
     ASSERT_TRUE(model::SaveModelPackage(*package, (dir_ / "model").string()).ok());
-    port_ = FreePort();
-    const std::vector<std::string> args = {
-        MMFUSE_SERVER_BINARY, "--host=127.0.0.1", absl::StrCat("--port=", port_),
-        "--metrics_port=-1", absl::StrCat("--model_dir=", (dir_ / "model").string()),
-        // One worker and a deep queue, so work piles up to be drained.
-        "--workers=1", "--max_batch_size=4"};
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    log_ = (dir_ / "server.log").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int spawned = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ASSERT_EQ(spawned, 0);
+    port_ = testing::FreePort();
+    ASSERT_TRUE(server_.Start(
+        MMFUSE_SERVER_BINARY,
+        {"--host=127.0.0.1", absl::StrCat("--port=", port_), "--metrics_port=-1",
+         absl::StrCat("--model_dir=", (dir_ / "model").string()),
+         // One worker and a deep queue, so work piles up to be drained.
+         "--workers=1", "--max_batch_size=4"},
+        (dir_ / "server.log").string()));
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
                                    grpc::InsecureChannelCredentials());
     ASSERT_TRUE(channel_->WaitForConnected(std::chrono::system_clock::now() +
                                            std::chrono::seconds(60)))
         << "server did not start on port " << port_;
     stub_ = v1::MultimodalClassifier::NewStub(channel_);
-  }
-
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  // Sends SIGTERM and returns the exit status.
-  int StopServer() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
-  // The server's own account at exit: "accepted=A answered=B ok=C".
-  std::string ExitCounts() {
-    std::ifstream log(log_);
-    std::string line;
-    const std::string marker = "stopped; requests ";
-    while (std::getline(log, line)) {
-      const size_t at = line.find(marker);
-      if (at != std::string::npos) return line.substr(at + marker.size());
-    }
-    return "(no exit line in " + log_ + ")";
   }
 
   v1::ClassifyRequest Request(int i) {
@@ -118,9 +61,8 @@ class ShutdownTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::string log_;
   int port_ = 0;
-  pid_t pid_ = -1;
+  testing::ServerProcess server_;  // SIGKILLed at the end if still running.
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::MultimodalClassifier::Stub> stub_;
   data::Generator generator_{testing::SmallGeneratorOptions(), 9};
@@ -152,13 +94,12 @@ TEST_F(ShutdownTest, SigtermDrainsEveryRequestOfAStream) {
     absl::MutexLock lock(&mu);
     mu.Await(absl::Condition(+[](int* n) { return *n >= 10; }, &answered));
   }
-  kill(pid_, SIGTERM);
+  kill(server_.pid(), SIGTERM);
   stream->WritesDone();
   reader.join();
   const grpc::Status status = stream->Finish();
-  int exit_status = 0;
-  waitpid(pid_, &exit_status, 0);
-  pid_ = -1;
+  ASSERT_TRUE(server_.WaitForExit(absl::Minutes(5))) << "no exit after SIGTERM";
+  const int exit_status = server_.exit_status();
 
   EXPECT_TRUE(status.ok()) << status.error_message();
   ASSERT_TRUE(WIFEXITED(exit_status));
@@ -207,14 +148,14 @@ TEST_F(ShutdownTest, SigtermUnderUnaryLoadLosesNoAcceptedRequest) {
     });
   }
   while (ok.load() < 50) std::this_thread::yield();
-  const int exit_status = StopServer();
+  const int exit_status = server_.Terminate();
   for (auto& t : clients) t.join();
 
   ASSERT_TRUE(WIFEXITED(exit_status));
   EXPECT_EQ(WEXITSTATUS(exit_status), 0);
   // Every request the server accepted was answered, and every answer it
   // computed reached its client.
-  EXPECT_EQ(ExitCounts(), absl::StrCat("accepted=", ok.load(), " answered=", ok.load(),
+  EXPECT_EQ(server_.ExitCounts(), absl::StrCat("accepted=", ok.load(), " answered=", ok.load(),
                                        " ok=", ok.load()));
   // Each client stops at its first failure: a refusal by the server, a call
   // turned away by gRPC during its shutdown, or a closed port.

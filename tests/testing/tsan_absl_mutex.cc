@@ -10,11 +10,13 @@
 // the TSan mutex interface and forwards to the real functions (dlsym
 // RTLD_NEXT). Conditions are wrapped so their evaluation, which absl may run
 // on another thread inside Unlock, counts as done under the lock, like
-// absl's own EvalConditionAnnotated. absl::CondVar is not covered (unused).
+// absl's own EvalConditionAnnotated. absl::CondVar's waits (gRPC's gpr_cv
+// is one) release the mutex for the wait and take it back inside absl, past
+// Lock and Unlock, so they are annotated as an unlock and a lock around it.
 //
-// It is added to every executable that links mmfuse_testing, through an
-// INTERFACE source, only in TSan builds; it assumes Abseil 20220623 as
-// packaged by Debian (inline namespace debian3).
+// In TSan builds it is compiled into every test executable and mmfuse-server
+// (mmfuse_tsan_shim() in the top CMakeLists.txt); it assumes Abseil 20220623
+// as packaged by Debian (inline namespace debian3).
 #include <dlfcn.h>
 #include <sanitizer/tsan_interface.h>
 
@@ -187,6 +189,32 @@ bool Mutex::LockWhenWithTimeout(const Condition& cond, absl::Duration timeout) {
   const Condition wrapped(&annotated);
   const bool result = real(this, &wrapped, timeout);
   AnnotateAcquired(this);
+  return result;
+}
+
+void CondVar::Wait(Mutex* mu) {
+  static auto* real = Real<void (*)(CondVar*, Mutex*)>(
+      "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
+  AnnotateReleased(mu);
+  real(this, mu);
+  AnnotateAcquired(mu);
+}
+
+bool CondVar::WaitWithTimeout(Mutex* mu, absl::Duration timeout) {
+  static auto* real = Real<bool (*)(CondVar*, Mutex*, absl::Duration)>(
+      "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
+  AnnotateReleased(mu);
+  const bool result = real(this, mu, timeout);
+  AnnotateAcquired(mu);
+  return result;
+}
+
+bool CondVar::WaitWithDeadline(Mutex* mu, absl::Time deadline) {
+  static auto* real = Real<bool (*)(CondVar*, Mutex*, absl::Time)>(
+      "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
+  AnnotateReleased(mu);
+  const bool result = real(this, mu, deadline);
+  AnnotateAcquired(mu);
   return result;
 }
 
