@@ -4,17 +4,23 @@
 // order, from a ResponseWriteQueueOf<Response>; a failed request is answered
 // in band (by `answer`) and the stream goes on. The call finishes once the
 // client has half-closed (or gone), every request read is answered and the
-// last write is done, so no completion can outlive the reactor.
+// last write is done, so no request read goes unanswered.
 //
 // Shared by mmfuse.v1's ClassifyStream and KServe's ModelStreamInfer: the
 // protocol lives only in the two functions it is given.
 //
 // Thread-safety: thread-safe; gRPC callbacks and completions may run on any
-// thread. Lifetime: created with `new` in the service's handler; deletes
-// itself in OnDone.
+// thread. Lifetime: created with `new` in the service's handler; reference
+// counted: gRPC holds one reference until OnDone, and every request read
+// holds one until its completion has returned, so the reactor deletes itself
+// after both. (Completions run on the batcher's threads, outside gRPC's
+// reactions: OnDone can follow the last write while a completion is still
+// on its way out of MaybeFinish. Deleting in OnDone alone was a
+// use-after-free that ThreadSanitizer found.)
 #ifndef MMFUSE_SERVER_ORDERED_STREAM_REACTOR_H_
 #define MMFUSE_SERVER_ORDERED_STREAM_REACTOR_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -86,6 +92,7 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
     // Read before submitting: a refused request completes inline, and its
     // completion must see the read already in flight.
     if (read_more) this->StartRead(&incoming_);
+    refs_.fetch_add(1, std::memory_order_relaxed);  // The completion's; see Complete.
     submit_(&raw->request, &raw->response, MakeCallContext(context_, received),
             [this, raw](absl::Status status) { Complete(raw, status); });
   }
@@ -110,7 +117,7 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
     MaybeFinish();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override { Unref(); }
 
  private:
   struct Sample {
@@ -139,6 +146,11 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
     if (write_now != nullptr) this->StartWrite(write_now);
     if (resume_read) this->StartRead(&incoming_);
     MaybeFinish();
+    Unref();  // Last: the reactor may be gone after it.
+  }
+
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
   void MaybeFinish() {
@@ -156,6 +168,7 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
   const AnswerFn answer_;
   Request incoming_;  // Target of the one read in flight.
 
+  std::atomic<int> refs_{1};  // gRPC's, until OnDone; one per request in flight.
   absl::Mutex mu_;
   absl::flat_hash_map<Sample*, std::unique_ptr<Sample>> samples_ ABSL_GUARDED_BY(mu_);
   ResponseWriteQueueOf<Response> writes_ ABSL_GUARDED_BY(mu_);

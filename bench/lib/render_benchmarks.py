@@ -466,15 +466,9 @@ def section_fusion(raw):
     return lines
 
 
-KEPT_NOTE = ("Not remade by `bench/make_benchmarks.sh` (training the eleven models takes about "
-             "twenty minutes); kept from the last run of `bench/fusion_accuracy.sh`. Accuracy "
-             "and GFLOPs do not depend on the machine.")
-
-
-def section_accuracy(previous):
-    """Kept from the previous document: its training runs take ~20 minutes,
-    beyond this run's bound."""
-    heading = "## Fusion modes: accuracy"
+def kept_section(previous, heading, note, fallback):
+    """A section this run does not remake (its training runs are beyond the
+    run's bound): taken from the previous document, under `note`."""
     body = None
     if previous and os.path.exists(previous):
         with open(previous, encoding="utf-8") as f:
@@ -483,11 +477,28 @@ def section_accuracy(previous):
         if m:
             # Without the note this function adds, so it does not pile up run after run.
             paragraphs = [p for p in m.group(1).strip().split("\n\n")
-                          if not p.startswith(KEPT_NOTE[:40])]
+                          if not p.startswith(note[:40])]
             body = "\n\n".join(paragraphs).strip() or None
-    lines = [heading, "", KEPT_NOTE, ""]
-    lines += [body, ""] if body else ["Run `EXAMPLES=3000 EPOCHS=4 bench/fusion_accuracy.sh`.", ""]
-    return lines
+    return [heading, "", note, "", body or fallback, ""]
+
+
+def section_accuracy(previous):
+    return kept_section(
+        previous, "## Fusion modes: accuracy",
+        "Not remade by `bench/make_benchmarks.sh` (training the eleven models takes about "
+        "twenty minutes); kept from the last run of `bench/fusion_accuracy.sh`. Accuracy "
+        "and GFLOPs do not depend on the machine.",
+        "Run `EXAMPLES=3000 EPOCHS=4 bench/fusion_accuracy.sh`.")
+
+
+def section_avd10(previous):
+    return kept_section(
+        previous, "## Real data: AVD-10",
+        "Not remade by `bench/make_benchmarks.sh` (building AVD-10 and training its "
+        "models takes about twenty minutes on two cores); kept from the last run of "
+        "`bench/avd10/run.sh`, whose `table.md` and `avd10.png` it shows. docs/AVD10.md "
+        "describes the benchmark and discusses the figures.",
+        "Run `bench/avd10/run.sh` (docs/AVD10.md).")
 
 
 def section_batcher(raw):
@@ -538,7 +549,7 @@ def main():
     body = (serving + section_half_load(raw, sat) + section_batching(raw) + section_gating(raw) +
             section_queues(raw) +
             section_peer(raw, img_link, summary) + section_kserve(raw) + section_fusion(raw) +
-            section_accuracy(args.previous) + section_batcher(raw))
+            section_accuracy(args.previous) + section_avd10(args.previous) + section_batcher(raw))
     text = "\n".join(section_intro(raw, img_link) + section_summary(summary) + body).rstrip() + "\n"
     tmp = args.doc + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

@@ -296,6 +296,10 @@ TEST_F(FaultTest, DeadlineExpiringInTheQueueIsDeadlineExceeded) {
   StartServer();
   // 1 ms cannot cover a queue behind a busy worker; a few of these expire
   // queued and are answered DEADLINE_EXCEEDED, the rest are computed.
+  // The requests are made first: the generator is not thread-safe
+  // (ThreadSanitizer caught the threads sharing it).
+  std::vector<v1::ClassifyRequest> requests;
+  for (int i = 0; i < 32; ++i) requests.push_back(Request(i));
   std::vector<std::thread> threads;
   std::atomic<int> ok{0}, expired{0}, other{0};
   for (int i = 0; i < 32; ++i) {
@@ -304,7 +308,7 @@ TEST_F(FaultTest, DeadlineExpiringInTheQueueIsDeadlineExceeded) {
       context.set_deadline(std::chrono::system_clock::now() +
                            std::chrono::milliseconds(i % 2 == 0 ? 1 : 30000));
       v1::ClassifyResponse response;
-      const grpc::Status status = stub_->Classify(&context, Request(i), &response);
+      const grpc::Status status = stub_->Classify(&context, requests[i], &response);
       if (status.ok()) {
         ++ok;
       } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {

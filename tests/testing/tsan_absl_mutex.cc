@@ -10,7 +10,11 @@
 // the TSan mutex interface and forwards to the real functions (dlsym
 // RTLD_NEXT). Conditions are wrapped so their evaluation, which absl may run
 // on another thread inside Unlock, counts as done under the lock, like
-// absl's own EvalConditionAnnotated. absl::CondVar's waits (gRPC's gpr_cv
+// absl's own EvalConditionAnnotated. The *WithTimeout entry points call
+// this file's *WithDeadline ones (as absl's own do, through the PLT): were
+// they wrapped too, absl's inner call would annotate a second time, and TSan
+// saw a release of an unlocked mutex or failed its own ignore_sync CHECK.
+// absl::CondVar's waits (gRPC's gpr_cv
 // is one) release the mutex for the wait and take it back inside absl, past
 // Lock and Unlock, so they are annotated as an unlock and a lock around it.
 //
@@ -24,6 +28,7 @@
 
 #include "absl/base/internal/raw_logging.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace {
@@ -153,14 +158,7 @@ bool Mutex::AwaitWithDeadline(const Condition& cond, absl::Time deadline) {
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, absl::Duration timeout) {
-  static auto* real = Real<bool (*)(Mutex*, const Condition*, absl::Duration)>(
-      "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  const AnnotatedCondition annotated{&cond, this};
-  const Condition wrapped(&annotated);
-  AnnotateReleased(this);
-  const bool result = real(this, &wrapped, timeout);
-  AnnotateAcquired(this);
-  return result;
+  return AwaitWithDeadline(cond, absl::Now() + timeout);
 }
 
 void Mutex::LockWhen(const Condition& cond) {
@@ -183,13 +181,7 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, absl::Duration timeout) {
-  static auto* real = Real<bool (*)(Mutex*, const Condition*, absl::Duration)>(
-      "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  const AnnotatedCondition annotated{&cond, this};
-  const Condition wrapped(&annotated);
-  const bool result = real(this, &wrapped, timeout);
-  AnnotateAcquired(this);
-  return result;
+  return LockWhenWithDeadline(cond, absl::Now() + timeout);
 }
 
 void CondVar::Wait(Mutex* mu) {
@@ -201,12 +193,7 @@ void CondVar::Wait(Mutex* mu) {
 }
 
 bool CondVar::WaitWithTimeout(Mutex* mu, absl::Duration timeout) {
-  static auto* real = Real<bool (*)(CondVar*, Mutex*, absl::Duration)>(
-      "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
-  AnnotateReleased(mu);
-  const bool result = real(this, mu, timeout);
-  AnnotateAcquired(mu);
-  return result;
+  return WaitWithDeadline(mu, absl::Now() + timeout);
 }
 
 bool CondVar::WaitWithDeadline(Mutex* mu, absl::Time deadline) {
