@@ -20,7 +20,8 @@
 namespace mmfuse::server {
 namespace {
 
-
+// Every refusal while draining says this (clients and tests match it).
+constexpr char kShuttingDown[] = "server is shutting down";
 
 // The part of a feature stream shared by StreamFeatures and
 // StreamFeaturesInteractive: routing on the first chunk, assembly, the
@@ -273,15 +274,16 @@ class FeatureStreamReactor final : public grpc::ServerReadReactor<v1::FeatureChu
 
   void Submit(v1::ClassifyRequest request, absl::Time received) override {
     request_ = std::move(request);
-    service_->RecordAccepted();
-    if (service_->metrics() != nullptr) service_->metrics()->AddInflight(1);
-    model_->Classify(&request_, response_, MakeCallContext(context_, received),
-                     [this, received](absl::Status status) {
-                       service_->RecordAnswered(status);
-                       service_->RecordFinished(model_->name(), status, received);
-                       if (service_->metrics() != nullptr) service_->metrics()->AddInflight(-1);
-                       Finish(ToGrpcStatus(status));  // Last: OnDone may follow at once.
-                     });
+    // The completion holds a reference through Finish: OnDone may run on a
+    // gRPC thread while Finish is still returning on this one, and only the
+    // reference count orders the two where ThreadSanitizer can see it.
+    Ref();
+    service_->Admit(model_, &request_, response_, MakeCallContext(context_, received),
+                    [this, received](absl::Status status) {
+                      service_->RecordFinished(model_->name(), status, received);
+                      Finish(ToGrpcStatus(status));
+                      Unref();  // Last: the stream may be gone after it.
+                    });
   }
 
   v1::ClassifyResponse* const response_;  // gRPC's, valid until OnDone
@@ -383,26 +385,22 @@ class InteractiveStreamReactor final
       ++interims_;
     }
     Ref();  // Dropped at the end of the completion.
-    service_->RecordAccepted();
-    if (service_->metrics() != nullptr) service_->metrics()->AddInflight(1);
     CallContext call;
     call.received = received;
     call.deadline = Deadline(context_);
     // Not context_->IsCancelled(): the context dies with OnDone, which an
     // interim may outlive; this reactor lives while the completion holds it.
     call.is_cancelled = [this] { return cancelled_.load(); };
-    model_->Classify(&classification->request, &classification->response, call,
-                     [this, classification, interim, received](absl::Status status) {
-                       Completed(classification.get(), interim, status, received);
-                       Unref();
-                     });
+    service_->Admit(model_, &classification->request, &classification->response, call,
+                    [this, classification, interim, received](absl::Status status) {
+                      Completed(classification.get(), interim, status, received);
+                      Unref();
+                    });
   }
 
   // Runs once per classification, on any thread.
   void Completed(Classification* done, bool interim, const absl::Status& status,
                  absl::Time received) {
-    service_->RecordAnswered(status);
-    if (service_->metrics() != nullptr) service_->metrics()->AddInflight(-1);
     if (!interim) service_->RecordFinished(model_->name(), status, received);
     v1::ClassifyResponse response = std::move(done->response);
     if (!status.ok()) {
@@ -538,7 +536,7 @@ void ClassifierService::ShutdownModels() {
 }
 
 absl::StatusOr<ServedModel*> ClassifierService::Route(const std::string& name) const {
-  if (draining_.load()) return absl::UnavailableError("server is shutting down");
+  if (draining_.load()) return absl::UnavailableError(kShuttingDown);
   return Find(name);
 }
 
@@ -562,9 +560,39 @@ ClassifierService::Counts ClassifierService::counts() const {
   return counts;
 }
 
-void ClassifierService::RecordAnswered(const absl::Status& status) {
-  answered_.fetch_add(1);
-  if (status.ok()) answered_ok_.fetch_add(1);
+void ClassifierService::StartDraining() {
+  absl::MutexLock lock(&admission_mu_);
+  draining_.store(true);
+  admission_mu_.Await(absl::Condition(
+      +[](int* admitting) { return *admitting == 0; }, &admitting_));
+}
+
+void ClassifierService::Admit(ServedModel* model, const v1::ClassifyRequest* request,
+                              v1::ClassifyResponse* response, CallContext call,
+                              std::function<void(absl::Status)> done) {
+  bool admitted;
+  {
+    absl::MutexLock lock(&admission_mu_);
+    admitted = !draining_.load();
+    if (admitted) ++admitting_;
+  }
+  if (!admitted) {
+    done(absl::UnavailableError(kShuttingDown));
+    return;
+  }
+  accepted_.fetch_add(1);
+  if (metrics_ != nullptr) metrics_->AddInflight(1);
+  // The batcher's Submit never blocks (a full queue answers at once), so
+  // StartDraining waits microseconds here.
+  model->Classify(request, response, std::move(call),
+                  [this, done = std::move(done)](absl::Status status) {
+                    answered_.fetch_add(1);
+                    if (status.ok()) answered_ok_.fetch_add(1);
+                    if (metrics_ != nullptr) metrics_->AddInflight(-1);
+                    done(status);  // Last: it may free the request and response.
+                  });
+  absl::MutexLock lock(&admission_mu_);
+  --admitting_;
 }
 
 void ClassifierService::RecordFinished(const std::string& model, const absl::Status& status,
@@ -586,15 +614,11 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
     reactor->Finish(ToGrpcStatus(model.status()));
     return reactor;
   }
-  if (metrics_ != nullptr) metrics_->AddInflight(1);
-  RecordAccepted();
-  (*model)->Classify(request, response, MakeCallContext(context, received),
-                     [this, reactor, request, received](absl::Status status) {
-                       RecordAnswered(status);
-                       RecordFinished(request->model(), status, received);
-                       if (metrics_ != nullptr) metrics_->AddInflight(-1);
-                       reactor->Finish(ToGrpcStatus(status));
-                     });
+  Admit(*model, request, response, MakeCallContext(context, received),
+        [this, reactor, request, received](absl::Status status) {
+          RecordFinished(request->model(), status, received);
+          reactor->Finish(ToGrpcStatus(status));
+        });
   return reactor;
 }
 
@@ -611,13 +635,11 @@ ClassifierService::ClassifyStream(grpc::CallbackServerContext* context) {
       done(model.status());
       return;
     }
-    RecordAccepted();
-    (*model)->Classify(request, response, call,
-                       [this, request, received, done = std::move(done)](absl::Status status) {
-                         RecordAnswered(status);
-                         RecordFinished(request->model(), status, received);
-                         done(status);  // Last: it may free the request and response.
-                       });
+    Admit(*model, request, response, std::move(call),
+          [this, request, received, done = std::move(done)](absl::Status status) {
+            RecordFinished(request->model(), status, received);
+            done(status);  // Last: it may free the request and response.
+          });
   };
   auto answer = [](const v1::ClassifyRequest& request, const absl::Status& status,
                    v1::ClassifyResponse* response) {

@@ -70,8 +70,10 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
   void AddModel(std::unique_ptr<ServedModel> model);
   const std::map<std::string, std::unique_ptr<ServedModel>>& models() const { return models_; }
 
-  // From now on every new request is answered UNAVAILABLE.
-  void StartDraining() { draining_.store(true); }
+  // From now on every new request is answered UNAVAILABLE. Returns once
+  // the admissions in progress (Admit) have queued their requests, so the
+  // ShutdownModels that follows computes every accepted request.
+  void StartDraining();
   // Finishes every accepted request (drains each model's batcher).
   void ShutdownModels();
 
@@ -116,9 +118,17 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
   // protocol it came in on (kProtocolMmfuse, kProtocolKserve).
   void RecordFinished(const std::string& model, const absl::Status& status, absl::Time received,
                       const char* protocol = kProtocolMmfuse);
-  // Brackets a request's life inside a model, for counts().
-  void RecordAccepted() { accepted_.fetch_add(1); }
-  void RecordAnswered(const absl::Status& status);
+
+  // Every protocol's way into a model. Accepts `request` (counted in
+  // counts() and the in-flight gauge) and hands it to `model`, whose answer
+  // `done` gets, exactly once, on any thread, possibly inline; or, once the
+  // server is draining, answers `done` UNAVAILABLE without accepting it.
+  // The check and the hand-off are one step for StartDraining: an accepted
+  // request is always in a batcher before the batchers drain, never refused
+  // by a batcher already shut down.
+  void Admit(ServedModel* model, const v1::ClassifyRequest* request,
+             v1::ClassifyResponse* response, CallContext call,
+             std::function<void(absl::Status)> done);
 
   // For the feature stream reactors.
   ServerMetrics* metrics() const { return metrics_; }
@@ -134,7 +144,9 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
   Clock* const clock_;
   std::map<std::string, std::unique_ptr<ServedModel>> models_;
   ServedModel* default_model_ = nullptr;
-  std::atomic<bool> draining_{false};
+  std::atomic<bool> draining_{false};  // Set under admission_mu_.
+  absl::Mutex admission_mu_;
+  int admitting_ ABSL_GUARDED_BY(admission_mu_) = 0;  // Admit calls past the check.
   std::atomic<int64_t> accepted_{0};
   std::atomic<int64_t> answered_{0};
   std::atomic<int64_t> answered_ok_{0};

@@ -61,16 +61,10 @@ void KServeService::Infer(const ModelInferRequest* request, ModelInferResponse* 
   }
   auto state = std::make_shared<InferState>();
   state->call = *std::move(converted);
-  classifier_->RecordAccepted();
-  if (classifier_->metrics() != nullptr) classifier_->metrics()->AddInflight(1);
-  model->Classify(
-      &state->call.request, &state->answer, call,
+  classifier_->Admit(
+      model, &state->call.request, &state->answer, call,
       [this, model, state, response, received, done = std::move(done)](absl::Status status) {
-        classifier_->RecordAnswered(status);
         classifier_->RecordFinished(model->name(), status, received, kProtocolKserve);
-        if (classifier_->metrics() != nullptr) {
-          classifier_->metrics()->AddInflight(-1);
-        }
         if (status.ok()) {
           kserve::ToModelInferResponse(state->answer, state->call, model->config(),
                                        model->info().labels(), response);

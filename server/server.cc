@@ -4,8 +4,12 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/closing_connections.h"
 #include "prometheus/registry.h"
 #include "server/classifier_service.h"
 #include "server/kserve_service.h"
@@ -155,8 +159,19 @@ void Server::Shutdown() {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
     service_->StartDraining();
     service_->ShutdownModels();  // Every accepted request is answered here.
-    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_timeout));
+    const absl::Time deadline = absl::Now() + options_.drain_timeout;
+    grpc_server_->Shutdown(absl::ToChronoTime(deadline));
     grpc_server_->Wait();
+    // The last answers may still sit in gRPC's write buffers
+    // (server/closing_connections.h): the process must not exit, nor the
+    // server be destroyed, before they reach the sockets. gRPC closes each
+    // connection once its writes finish; a client that never answers the
+    // GOAWAY cannot hold shutdown longer than kConnectionCloseWait.
+    constexpr absl::Duration kConnectionCloseWait = absl::Seconds(2);
+    if (!AwaitConnectionsFinished(port_, std::min(deadline, absl::Now() + kConnectionCloseWait))) {
+      std::fprintf(stderr, "mmfuse-server: connections on port %d still open after %s\n", port_,
+                   absl::FormatDuration(kConnectionCloseWait).c_str());
+    }
   }
   if (metrics_http_ != nullptr) metrics_http_->Stop();
 }

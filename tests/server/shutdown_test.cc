@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/classifier_client.h"
@@ -156,7 +157,8 @@ TEST_F(ShutdownTest, SigtermUnderUnaryLoadLosesNoAcceptedRequest) {
   // Every request the server accepted was answered, and every answer it
   // computed reached its client.
   EXPECT_EQ(server_.ExitCounts(), absl::StrCat("accepted=", ok.load(), " answered=", ok.load(),
-                                       " ok=", ok.load()));
+                                               " ok=", ok.load()))
+      << "the clients' failures: " << absl::StrJoin(failures, "; ", absl::PairFormatter(" x"));
   // Each client stops at its first failure: a refusal by the server, a call
   // turned away by gRPC during its shutdown, or a closed port.
   int failed = 0;
