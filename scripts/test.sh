@@ -2,20 +2,23 @@
 # Sets up if needed and runs the whole test suite, quietly (one line per
 # stage; a failing test's output in full):
 #   1. every GoogleTest and end-to-end test through ctest (the main build);
-#   2. ThreadSanitizer: the batching tests (a LibTorch-free build);
+#   2. ThreadSanitizer: the batching tests (a LibTorch-free build), then
+#      the server's concurrency suites (a LibTorch build) with a triage of
+#      TSan's reports (tests/sanitizers/tsan_server.sh);
 #   3. ASan+UBSan: every GoogleTest suite (LibTorch build at -O1);
 #   4. the fuzz targets, MMFUSE_FUZZ_SECONDS (default 45) each (clang,
 #      libFuzzer, LibTorch-free).
 # The sanitizer and fuzz builds live next to the main one ($BUILD_DIR-tsan,
-# -asan, -fuzz); docs/FUZZING.md explains them and their options.
+# -tsan-server, -asan, -fuzz); docs/FUZZING.md explains them and their
+# options.
 #
 #   MMFUSE_BUILD_DIR=dir      main build directory (default: build)
 #   MMFUSE_FUZZ_SECONDS=N     seconds per fuzz target (default 45)
-#   MMFUSE_TEST_STAGES="..."  stages to run, of: main tsan asan fuzz (default
-#                             all; setup runs with main only)
+#   MMFUSE_TEST_STAGES="..."  stages to run, of: main tsan tsan_server asan
+#                             fuzz (default all; setup runs with main only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STAGES=" ${MMFUSE_TEST_STAGES:-main tsan asan fuzz} "
+STAGES=" ${MMFUSE_TEST_STAGES:-main tsan tsan_server asan fuzz} "
 wants() { [[ $STAGES == *" $1 "* ]]; }
 if wants main; then ./scripts/setup.sh; fi
 BUILD_DIR=${MMFUSE_BUILD_DIR:-build}
@@ -70,6 +73,16 @@ if wants tsan; then
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$SUPP/tsan.supp" \
     run_ctest "$TSAN_DIR" -R '^(Batcher|FakeClock|LoadBias|StreamTimer|FeatureAssembler)'
   stage "TSan batching and stream tests passed"
+fi
+
+if wants tsan_server; then
+  # ThreadSanitizer over the LibTorch-linked server suites; a report fails
+  # the stage unless one of its two accesses is gRPC's, Abseil's or
+  # protobuf's own (uninstrumented) code (docs/FUZZING.md, "TSan build").
+  if ! bash tests/sanitizers/tsan_server.sh "${BUILD_DIR}-tsan-server"; then
+    echo "test: TSan server suites failed" >&2; exit 1
+  fi
+  stage "TSan server suites passed"
 fi
 
 if wants asan; then

@@ -28,9 +28,9 @@ constexpr char kShuttingDown[] = "server is shutting down";
 // stream and idle timeouts, accounting, and the stream's lifetime.
 //
 // Lifetime: reference counted. gRPC holds one reference until OnDone, the
-// timer's callback one until the timer drops it, and each classification in
-// flight one; the last Unref deletes the stream (and its chunks). Nothing
-// waits for another thread.
+// timer's callback one until the timer drops it, each classification in
+// flight one and each reaction one while it runs; the last Unref deletes the
+// stream (and its chunks). Nothing waits for another thread.
 //
 // Phases: reading (chunks arrive; the timer may end the stream) until the
 // half-close, an error, a timeout or a cancel ends it; whoever ends the
@@ -91,6 +91,25 @@ class FeatureStream {
   void Unref() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
+
+  // A reference for the length of one gRPC reaction. gRPC runs reactions
+  // one after another and OnDone after all of them, but orders them with its
+  // own (uninstrumented) synchronisation; taking (acquire) and dropping
+  // (release) this reference states that order where ThreadSanitizer sees
+  // it: a read reaction sees what the one before it built (the assembler),
+  // and OnDone frees the stream only after a reaction that ended the call.
+  class ReactionRef {
+   public:
+    explicit ReactionRef(FeatureStream* stream) : stream_(stream) {
+      stream_->refs_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    ~ReactionRef() { stream_->Unref(); }
+    ReactionRef(const ReactionRef&) = delete;
+    ReactionRef& operator=(const ReactionRef&) = delete;
+
+   private:
+    FeatureStream* const stream_;
+  };
 
   // From OnReadDone(true). Routes the stream on its first chunk, checks and
   // appends the chunk. kStopped: the stream has ended (here, with the
@@ -260,6 +279,7 @@ class FeatureStreamReactor final : public grpc::ServerReadReactor<v1::FeatureChu
   }
 
   void OnReadDone(bool ok) override {
+    ReactionRef reaction(this);
     if (!ok) {
       ReadsDone();
       return;
@@ -310,6 +330,7 @@ class InteractiveStreamReactor final
   }
 
   void OnReadDone(bool ok) override {
+    ReactionRef reaction(this);
     if (!ok) {
       ReadsDone();
       return;
@@ -334,6 +355,7 @@ class InteractiveStreamReactor final
   }
 
   void OnWriteDone(bool ok) override {
+    ReactionRef reaction(this);
     v1::ClassifyResponse* next;
     {
       absl::MutexLock lock(&mu_);
@@ -344,6 +366,7 @@ class InteractiveStreamReactor final
   }
 
   void OnCancel() override {
+    ReactionRef reaction(this);
     cancelled_.store(true);
     bool paused;
     {

@@ -6,7 +6,8 @@
 //
 // Shutdown order: health NOT_SERVING, new requests UNAVAILABLE, every
 // accepted request finished (batchers drained), then the gRPC server stops
-// (streams still open after drain_timeout are cancelled).
+// (streams still open after drain_timeout are cancelled) and Shutdown
+// returns once gRPC has closed its connections (at most 2 s more).
 //
 // Thread-safety: Start, then Shutdown from one thread; Shutdown is idempotent.
 #ifndef MMFUSE_SERVER_SERVER_H_

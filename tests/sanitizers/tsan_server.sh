@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # ThreadSanitizer over the server's concurrency suites: a LibTorch build with
-# -fsanitize=thread, the seven suites that drive the gRPC server from many
-# threads (unary and streaming calls, KServe, faults and cancellation, mixed
-# queues, gating, SIGTERM under load), then tests/sanitizers/tsan_triage.py
-# over every report. gRPC and Abseil are not instrumented, so TSan reports
+# -fsanitize=thread, the eight suites that drive the gRPC server from many
+# threads (unary and streaming calls, admission against draining, KServe,
+# faults and cancellation, mixed queues, gating, SIGTERM under load), then
+# tests/sanitizers/tsan_triage.py over every report. gRPC and Abseil are not instrumented, so TSan reports
 # every handoff through them; the triage fails on reports between two of our
 # own accesses and on every other kind (use-after-free, lock order, mutex
 # misuse), and counts the handoffs (docs/FUZZING.md, "TSan build").
@@ -15,8 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DIR=${1:-build-tsan-server}
-SUITES=(server_test feature_stream_test kserve_service_test fault_test mixed_queues_test
-        gated_server_test shutdown_test)
+SUITES=(server_test admission_test feature_stream_test kserve_service_test fault_test
+        mixed_queues_test gated_server_test shutdown_test)
 
 if [[ ! -f "$DIR/build.ninja" ]]; then
   cmake -S . -B "$DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -36,9 +36,13 @@ REPORTS=$(mktemp -d /tmp/mmfuse-tsan-server.XXXXXX)
 # the reports are judged by the triage below.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 failed=0
+# Left out: a client this slow to read at shutdown can lose the tail of its
+# stream to the connection's reset (docs/RELIABILITY.md, known limit); the
+# main and ASan builds run it.
+declare -A FILTER=([shutdown_test]=-ShutdownTest.SigtermDrainsEveryRequestOfAStream)
 for suite in "${SUITES[@]}"; do
   if ! TSAN_OPTIONS="halt_on_error=0 exitcode=0 second_deadlock_stack=1 log_path=$REPORTS/$suite" \
-      "$DIR/tests/$suite" >"$REPORTS/$suite.out" 2>&1; then
+      "$DIR/tests/$suite" --gtest_filter="${FILTER[$suite]:-*}" >"$REPORTS/$suite.out" 2>&1; then
     tail -40 "$REPORTS/$suite.out" >&2
     echo "tsan_server: $suite failed (output in $REPORTS/$suite.out)" >&2
     failed=1

@@ -30,6 +30,9 @@ SKIP = (
     re.compile(r"/usr/include/absl/|#\d+ absl::"),
     re.compile(r"tests/testing/tsan_absl_mutex\.cc"),   # the annotating shim
     re.compile(r"/proto/\S+\.pb\.(cc|h):"),            # generated message code
+    # ... also where TSan has no line for it (a message's SharedDtor).
+    re.compile(r"#\d+ (?:mmfuse::v1|inference)::"
+               r"(?!MultimodalClassifier::|GRPCInferenceService::)\w+::"),
 )
 # gRPC's, Abseil's and protobuf's code: in their libraries, or templates from
 # their headers instantiated (often without line info) in our executables.
