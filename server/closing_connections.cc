@@ -3,16 +3,18 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <chrono>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 
 namespace mmfuse::server {
 namespace {
