@@ -25,6 +25,7 @@ ABSL_FLAG(std::string, model_dir, "models/default", "Model package.");
 ABSL_FLAG(std::string, data, "datasets/test.mmds", "Dataset whose samples are classified.");
 ABSL_FLAG(std::string, device, "cpu", "Where the model runs: cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(std::string, precision, "fp32", "Number format: fp32, bf16 or fp16 (GPU).");
+ABSL_FLAG(bool, cuda_graphs, false, "Replay CUDA graphs per shape bucket (GPU only).");
 ABSL_FLAG(int, workers, 2, "Threads running batches (on a GPU, one stream each).");
 ABSL_FLAG(std::string, batch_sizes, "1,4,8,16", "Batch sizes to measure.");
 ABSL_FLAG(double, seconds, 5, "Timed seconds per batch size.");
@@ -48,6 +49,12 @@ int Main() {
                                                            : examples.status().message())
                                      .c_str());
     return 1;
+  }
+  if (absl::GetFlag(FLAGS_cuda_graphs)) {
+    if (absl::Status enabled = model::EnableCudaGraphs(package->get()); !enabled.ok()) {
+      std::fprintf(stderr, "--cuda_graphs: %s\n", std::string(enabled.message()).c_str());
+      return 1;
+    }
   }
   const std::vector<model::Branch> branches = model::ResolveBranches((*package)->config);
   const int branch =
@@ -85,6 +92,12 @@ int Main() {
     for (auto& t : workers) t.join();
     std::printf("| %d | %d | %.1f |\n", batch, absl::GetFlag(FLAGS_workers), done / elapsed);
     std::fflush(stdout);
+  }
+  if ((*package)->cuda_graphs) {
+    const model::CudaGraphStats stats = model::StatsOf(*(*package)->cuda_graphs);
+    std::printf("\nCUDA graphs: %lld captured, %lld failed, %lld batches replayed, %lld eager\n",
+                static_cast<long long>(stats.captured), static_cast<long long>(stats.failed),
+                static_cast<long long>(stats.replays), static_cast<long long>(stats.eager));
   }
   return 0;
 }

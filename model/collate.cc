@@ -69,4 +69,11 @@ std::vector<ModalityInput> ToDevice(std::vector<ModalityInput> inputs,
   return inputs;
 }
 
+std::vector<float> HostFloats(const torch::Tensor& tensor) {
+  const torch::Tensor host = tensor.to(torch::kCPU, torch::kFloat).contiguous();
+  std::vector<float> out(host.numel());
+  std::memcpy(out.data(), host.data_ptr<float>(), out.size() * sizeof(float));
+  return out;
+}
+
 }  // namespace mmfuse::model

@@ -37,6 +37,10 @@ std::vector<ModalityInput> Collate(const v1::ModelConfig& config,
 std::vector<ModalityInput> ToDevice(std::vector<ModalityInput> inputs, const torch::Device& device,
                                     torch::Dtype dtype = torch::kFloat);
 
+// Host floats of a result, row-major, wherever it was computed (the copy
+// from a device waits for the current stream).
+std::vector<float> HostFloats(const torch::Tensor& tensor);
+
 }  // namespace mmfuse::model
 
 #endif  // MMFUSE_MODEL_COLLATE_H_

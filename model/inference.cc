@@ -2,8 +2,8 @@
 
 #include <dlfcn.h>
 
-#include <cstring>
 #include <map>
+#include <optional>
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/softmax.h>
@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/collate.h"
+#include "model/cuda_graphs.h"
 #include "model/model_config.h"
 #include "model/model_package.h"
 #include "model/multimodal_model.h"
@@ -22,15 +23,6 @@
 namespace mmfuse::model {
 
 namespace {
-
-// Host floats of a result, wherever it was computed (the copy from a device
-// waits for the stream that computed it).
-std::vector<float> ToVector(const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat).contiguous();
-  std::vector<float> out(c.numel());
-  std::memcpy(out.data(), c.data_ptr<float>(), out.size() * sizeof(float));
-  return out;
-}
 
 // On an accelerator, each calling thread (a batcher worker) runs its batches
 // on a stream of its own from LibTorch's pool, so one worker's copies and
@@ -56,6 +48,24 @@ void UseWorkerStream(const torch::Device& device, c10::OptionalStreamGuard* guar
   if (!device.is_cpu()) guard->reset_stream(WorkerStream(device));
 }
 
+// Shares CaptureExclusion (model/cuda_graphs.h) for an eager batch on a GPU
+// of a process that captures graphs; nothing otherwise.
+class EagerBatchScope {
+ public:
+  explicit EagerBatchScope(const ModelPackage& package)
+      : mutex_(!package.device.is_cpu() && CudaGraphsBuilt() ? &CaptureExclusion() : nullptr) {
+    if (mutex_ != nullptr) mutex_->ReaderLock();
+  }
+  ~EagerBatchScope() {
+    if (mutex_ != nullptr) mutex_->ReaderUnlock();
+  }
+  EagerBatchScope(const EagerBatchScope&) = delete;
+  EagerBatchScope& operator=(const EagerBatchScope&) = delete;
+
+ private:
+  absl::Mutex* const mutex_;
+};
+
 // Collates `modalities` of `samples` for `package`'s device: pinned host
 // memory and asynchronous copies when the device is not the CPU.
 std::vector<ModalityInput> DeviceBatch(const ModelPackage& package,
@@ -79,8 +89,15 @@ absl::StatusOr<std::vector<float>> PredictProbabilities(
     const std::vector<Branch> branches = ResolveBranches(package.config);
     c10::OptionalStreamGuard stream;
     UseWorkerStream(package.device, &stream);
+    if (package.cuda_graphs) {
+      std::optional<std::vector<float>> graphed = GraphedProbabilities(
+          package, Collate(package.config, samples, branches[branch].modalities, /*pin_memory=*/true),
+          branch);
+      if (graphed) return *std::move(graphed);
+    }
+    const EagerBatchScope eager(package);
     std::vector<ModalityInput> inputs = DeviceBatch(package, samples, branches[branch].modalities);
-    return ToVector(at::softmax(model->forward(inputs, branch), -1));
+    return HostFloats(at::softmax(model->forward(inputs, branch), -1));
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("model forward failed: ", e.what_without_backtrace()));
   }
@@ -94,7 +111,8 @@ absl::StatusOr<std::vector<float>> GateLogits(const ModelPackage& package,
     if (!model->has_gate()) return absl::FailedPreconditionError("the model has no gate");
     c10::OptionalStreamGuard stream;
     UseWorkerStream(package.device, &stream);
-    return ToVector(
+    const EagerBatchScope eager(package);
+    return HostFloats(
         model->gate()->forward(DeviceBatch(package, samples, AllModalities(package.config))));
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("gate forward failed: ", e.what_without_backtrace()));

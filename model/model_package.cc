@@ -102,6 +102,18 @@ absl::Status MoveToDevice(ModelPackage* package, const std::string& device,
   return absl::OkStatus();
 }
 
+absl::Status EnableCudaGraphs(ModelPackage* package) {
+  if (!CudaGraphsBuilt()) {
+    return absl::FailedPreconditionError(
+        "CUDA graphs need a build against a CUDA LibTorch; this one is CPU-only");
+  }
+  if (package->device.is_cpu()) {
+    return absl::FailedPreconditionError("CUDA graphs need a CUDA device; the model is on the CPU");
+  }
+  package->cuda_graphs = NewCudaGraphCache();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(const std::string& dir,
                                                                const std::string& device,
                                                                const std::string& precision) {

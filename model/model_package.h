@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/cuda_graphs.h"
 #include "model/multimodal_model.h"
 #include "mmfuse/v1/model_config.pb.h"
 
@@ -28,6 +29,8 @@ struct ModelPackage {
   // format they compute in (MoveToDevice).
   torch::Device device{torch::kCPU};
   torch::Dtype dtype = torch::kFloat;
+  // Set by EnableCudaGraphs: forwards replay CUDA graphs (model/cuda_graphs.h).
+  std::shared_ptr<CudaGraphCache> cuda_graphs;
 };
 
 // A fresh package with randomly initialised weights (seeded by the caller's
@@ -46,6 +49,11 @@ absl::Status CopyWeights(const ModelPackage& from, ModelPackage* to);
 // serving: a package moved off fp32 is not for training or saving.
 absl::Status MoveToDevice(ModelPackage* package, const std::string& device,
                           const std::string& precision = "fp32");
+
+// Serves the package's forwards through CUDA graphs from now on (call after
+// MoveToDevice, before serving). FAILED_PRECONDITION on the CPU or in a
+// build without CUDA, saying which.
+absl::Status EnableCudaGraphs(ModelPackage* package);
 
 // Loads `dir` (the weights through host memory, wherever they were saved
 // from), puts the model in eval mode and moves it to `device` in

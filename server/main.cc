@@ -34,6 +34,9 @@ ABSL_FLAG(std::string, device, "auto",
 ABSL_FLAG(std::string, precision, "fp32",
           "Number format the model computes in: fp32, bf16 (slower on CPUs without bf16 units) "
           "or fp16 (GPU only).");
+ABSL_FLAG(bool, cuda_graphs, false,
+          "On a GPU, replay a CUDA graph per (batch, length) bucket instead of launching each "
+          "kernel (needs a CUDA LibTorch).");
 ABSL_FLAG(int, workers, 2,
           "Worker threads running batches (one math thread each; on a GPU, one stream each).");
 ABSL_FLAG(int, max_batch_size, 0, "Most samples per batch; 0 = the package's value.");
@@ -109,6 +112,7 @@ int main(int argc, char** argv) {
   }
   options.serving.device = *device;
   options.serving.precision = absl::GetFlag(FLAGS_precision);
+  options.serving.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   options.serving.workers = absl::GetFlag(FLAGS_workers);
   options.serving.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.serving.max_queue_delay_us = absl::GetFlag(FLAGS_max_queue_delay_us);

@@ -121,6 +121,12 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Load(const std::string
 
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(
     std::shared_ptr<const model::ModelPackage> package, const ServingOptions& options) {
+  if (options.cuda_graphs && !package->cuda_graphs) {
+    // A copy sharing the model's weights, with graphs of its own.
+    auto graphed = std::make_shared<model::ModelPackage>(*package);
+    MMFUSE_RETURN_IF_ERROR(model::EnableCudaGraphs(graphed.get()));
+    package = std::move(graphed);
+  }
   std::unique_ptr<ServedModel> served(new ServedModel(std::move(package), options));
   const v1::BatchingConfig& b = served->config_.batching();
   batching::BatcherOptions batcher;

@@ -38,6 +38,9 @@ struct ServingOptions {
   std::string device = "cpu";
   // Number format on that device: "fp32", "bf16", "fp16" (model/device.h).
   std::string precision = "fp32";
+  // Replay CUDA graphs per shape bucket (model/cuda_graphs.h); a GPU and a
+  // CUDA LibTorch only.
+  bool cuda_graphs = false;
   int workers = 0;
   int max_batch_size = 0;
   int64_t max_queue_delay_us = 0;

@@ -80,14 +80,15 @@ def check_supported(config):
                                "does not" % branch.name)
 
 
-def read_weights(path):
-    """Every tensor of a torch::save'd C++ module, by registered name."""
+def read_weights(path, device="cpu"):
+    """Every tensor of a torch::save'd C++ module, by registered name, on
+    `device`."""
     try:
         module = torch.jit.load(path, map_location="cpu")
     except (RuntimeError, ValueError) as e:
         raise PackageError("%s is not a LibTorch archive: %s" % (path, str(e).splitlines()[0])) from e
-    tensors = {name: t.detach() for name, t in module.named_parameters()}
-    tensors.update({name: t.detach() for name, t in module.named_buffers()})
+    tensors = {name: t.detach().to(device) for name, t in module.named_parameters()}
+    tensors.update({name: t.detach().to(device) for name, t in module.named_buffers()})
     return tensors
 
 
@@ -162,7 +163,8 @@ class Tokenizer:
         batch, frames, _ = features.shape
         d = self.cls.shape[0]
         present = lengths > 0
-        frame_padding = torch.arange(frames).unsqueeze(0) >= lengths.unsqueeze(1)
+        frame_padding = (torch.arange(frames, device=lengths.device).unsqueeze(0)
+                         >= lengths.unsqueeze(1))
         padding = torch.cat([(~present).unsqueeze(1), frame_padding], 1)
         x = torch.cat([self.cls.view(1, 1, d).expand(batch, 1, d),
                        F.linear(features, *self.projection)], 1) + self.positions[:frames + 1]
@@ -172,9 +174,10 @@ class Tokenizer:
 
 
 class PeerModel:
-    """The package's full branch; forward(features) -> probabilities."""
+    """The package's full branch; forward(features) -> probabilities. Its
+    weights live on `device` ("cpu", "cuda", "cuda:N"); so must the inputs."""
 
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, device="cpu"):
         if not os.path.isdir(model_dir):
             raise PackageError("model package %s is not a directory" % model_dir)
         self.config = read_config(os.path.join(model_dir, "config.pbtxt"))
@@ -183,7 +186,8 @@ class PeerModel:
         weights_path = os.path.join(model_dir, "weights.pt")
         if not os.path.exists(weights_path):
             raise PackageError("model package %s has no weights.pt" % model_dir)
-        tensors = read_weights(weights_path)
+        self.device = torch.device(device)
+        tensors = read_weights(weights_path, self.device)
         w = Weights(tensors, weights_path)
         t = self.config.transformer
         d = t.d_model
@@ -214,7 +218,7 @@ class PeerModel:
         batch = tokens[0].shape[0]
         d = self.fusion_cls.shape[0]
         x = torch.cat([self.fusion_cls.view(1, 1, d).expand(batch, 1, d)] + tokens, 1)
-        pad = torch.cat([torch.zeros(batch, 1, dtype=torch.bool)] + padding, 1)
+        pad = torch.cat([torch.zeros(batch, 1, dtype=torch.bool, device=x.device)] + padding, 1)
         for layer in self.fusion_layers:
             x = layer(x, pad)
         cls = F.layer_norm(x[:, 0], (d,), *self.norm, eps=LAYER_NORM_EPS)

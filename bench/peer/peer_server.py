@@ -7,7 +7,7 @@ Classify and GetModelInfo), so mmfuse-bench drives it exactly as it drives
 mmfuse-server, and answers with the same probabilities (tests/bench).
 
     /usr/bin/python3 bench/peer/peer_server.py --model_dir models/default \
-        --host 127.0.0.1 --port 50300 [--threads 10]
+        --host 127.0.0.1 --port 50300 [--threads 10] [--device cpu|cuda:N]
 
 Threads: the model gets one math thread, as each of mmfuse's workers does
 (on this class of machine one thread per forward is fastest): PyTorch's
@@ -82,8 +82,9 @@ class Classifier:
                 array = np.asarray(seq.data, dtype=np.float32)
             if not np.isfinite(array).all():
                 raise RequestError("features[%s] holds a NaN or Inf" % name)
-            inputs[index] = (torch.from_numpy(array).view(1, seq.frames, seq.dim),
-                             torch.tensor([seq.frames], dtype=torch.int64))
+            device = self.model.device
+            inputs[index] = (torch.from_numpy(array).view(1, seq.frames, seq.dim).to(device),
+                             torch.tensor([seq.frames], dtype=torch.int64, device=device))
         return inputs
 
     def classify(self, request, context):
@@ -158,7 +159,14 @@ def parse_args(argv):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=50300, help="0 picks a free port")
     parser.add_argument("--threads", type=int, default=10, help="gRPC handler threads")
+    parser.add_argument("--device", default="cpu",
+                        help="where the model runs: cpu, cuda or cuda:N (PyTorch's CUDA build)")
     args = parser.parse_args(argv)
+    if args.device != "cpu":
+        if not args.device.startswith("cuda") or not torch.cuda.is_available():
+            parser.error("--device=%s: this PyTorch sees no CUDA device (use cpu)" % args.device
+                         if args.device.startswith("cuda")
+                         else "--device=%s is not one of cpu, cuda, cuda:N" % args.device)
     if not 0 <= args.port <= 65535:
         parser.error("--port=%d is not in [0, 65535]" % args.port)
     if not 1 <= args.threads <= 1024:
@@ -170,7 +178,7 @@ def main(argv):
     args = parse_args(argv)
     torch.set_num_threads(1)
     try:
-        model = peer_model.PeerModel(args.model_dir)
+        model = peer_model.PeerModel(args.model_dir, args.device)
     except peer_model.PackageError as e:
         print("peer: %s" % e, file=sys.stderr)
         return 1
@@ -183,9 +191,9 @@ def main(argv):
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    print("peer: serving %s (%s, %d parameters) on %s:%d with %d gRPC threads, 1 math thread"
-          % (model.config.name, args.model_dir, model.num_parameters, args.host, port,
-             args.threads), file=sys.stderr, flush=True)
+    print("peer: serving %s (%s, %d parameters) on %s:%d with %d gRPC threads, 1 math thread, "
+          "device %s" % (model.config.name, args.model_dir, model.num_parameters, args.host, port,
+                         args.threads, args.device), file=sys.stderr, flush=True)
     stop.wait()
     server.stop(grace=5).wait()
     print("peer: stopped", file=sys.stderr, flush=True)

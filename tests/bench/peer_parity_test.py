@@ -24,7 +24,7 @@ import time
 try:
     import grpc
     import numpy as np
-    import torch  # noqa: F401  (the peer needs it)
+    import torch
     import google.protobuf  # noqa: F401
 except ImportError as e:
     print("SKIP: the peer needs python3-torch, python3-grpcio, python3-protobuf and "
@@ -142,6 +142,22 @@ def check_refuses(package, tmp):
             fail("unclear error for a missing package: %s" % e)
 
 
+def check_device_flag(package):
+    """--device names what is wrong: a spec that is no device, or CUDA where
+    this PyTorch has none (every CPU machine; the GPU run uses cuda:0)."""
+    specs = [("tpu", "is not one of cpu, cuda, cuda:N")]
+    if not torch.cuda.is_available():
+        specs.append(("cuda:0", "sees no CUDA device"))
+    for spec, expected in specs:
+        result = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "bench", "peer", "peer_server.py"),
+             "--model_dir", package, "--port", "0", "--device", spec],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+        if result.returncode == 0 or expected not in result.stderr:
+            fail("--device %s: exit %d, stderr %r (expected %r)"
+                 % (spec, result.returncode, result.stderr[-300:], expected))
+
+
 def main():
     if len(sys.argv) != 2:
         fail("usage: peer_parity_test.py <build dir>")
@@ -163,6 +179,7 @@ def main():
         run("train", "--data", os.path.join(tmp, "train.mmds"), "--out", package,
             "--epochs", "1", "--seed", "1")
         check_refuses(package, tmp)
+        check_device_flag(package)
 
         server_port, peer_port = free_port(), free_port()
         server = subprocess.Popen(

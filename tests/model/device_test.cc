@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <torch/cuda.h>
@@ -14,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/collate.h"
+#include "model/cuda_graphs.h"
 #include "model/inference.h"
 #include "model/model_config.h"
 #include "model/model_package.h"
@@ -179,6 +181,68 @@ TEST_P(DevicePredictionTest, PinnedBatchesCopyToTheGpu) {
     EXPECT_TRUE(torch::equal(device[m].features.cpu(), host[m].features));
     EXPECT_TRUE(torch::equal(device[m].lengths.cpu(), host[m].lengths));
   }
+}
+
+// Every branch's probabilities of samples [begin, end).
+std::vector<float> BranchProbabilities(const ModelPackage& package,
+                                       const std::vector<const FeatureMap*>& samples) {
+  std::vector<float> out;
+  for (int b = 0; b < static_cast<int>(ResolveBranches(package.config).size()); ++b) {
+    absl::StatusOr<std::vector<float>> p = PredictProbabilities(package, samples, b);
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (p.ok()) out.insert(out.end(), p->begin(), p->end());
+  }
+  return out;
+}
+
+void ExpectNear(const std::vector<float>& got, const std::vector<float>& expected, float tolerance) {
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(got[i], expected[i], tolerance) << i;
+}
+
+TEST_P(DevicePredictionTest, CudaGraphsMatchEagerOnTheGpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  ASSERT_TRUE(MoveToDevice(package_.get(), "cuda:0").ok());
+  const std::vector<float> eager = BranchProbabilities(*package_, samples_);
+  ASSERT_TRUE(EnableCudaGraphs(package_.get()).ok());
+  const std::vector<float> captured = BranchProbabilities(*package_, samples_);  // Captures.
+  const std::vector<float> replayed = BranchProbabilities(*package_, samples_);  // Replays.
+  ExpectNear(captured, eager, 1e-5);
+  ExpectNear(replayed, eager, 1e-5);
+  // A smaller batch of the same bucket refills the graph's buffers.
+  const std::vector<const FeatureMap*> fewer(samples_.begin(), samples_.begin() + 5);
+  ASSERT_TRUE(EnableCudaGraphs(package_.get()).ok());
+  const std::vector<float> fewer_eager = [&] {
+    ModelPackage eager_package = *package_;
+    eager_package.cuda_graphs = nullptr;
+    return BranchProbabilities(eager_package, fewer);
+  }();
+  BranchProbabilities(*package_, samples_);
+  ExpectNear(BranchProbabilities(*package_, fewer), fewer_eager, 1e-5);
+  const CudaGraphStats stats = StatsOf(*package_->cuda_graphs);
+  const int branches = static_cast<int>(ResolveBranches(config_).size());
+  EXPECT_EQ(stats.failed, 0);
+  // 7 and 5 samples share the batch bucket of 8; their frames may not.
+  EXPECT_GE(stats.captured, branches);
+  EXPECT_LE(stats.captured, 2 * branches);
+  EXPECT_EQ(stats.replays, 2 * branches);
+}
+
+TEST_P(DevicePredictionTest, CudaGraphsServeConcurrentWorkers) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  ASSERT_TRUE(MoveToDevice(package_.get(), "cuda:0").ok());
+  const std::vector<float> eager = BranchProbabilities(*package_, samples_);
+  ASSERT_TRUE(EnableCudaGraphs(package_.get()).ok());
+  std::vector<std::vector<float>> results(4);
+  std::vector<std::thread> workers;
+  for (size_t w = 0; w < results.size(); ++w) {
+    workers.emplace_back([&, w] {
+      for (int round = 0; round < 10; ++round) results[w] = BranchProbabilities(*package_, samples_);
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  for (const std::vector<float>& result : results) ExpectNear(result, eager, 1e-5);
+  EXPECT_EQ(StatsOf(*package_->cuda_graphs).failed, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFusionMode, DevicePredictionTest,

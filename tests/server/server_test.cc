@@ -324,5 +324,14 @@ TEST(ServerStartTest, MissingModelFailsAtStartNamingIt) {
   EXPECT_THAT(std::string(server.status().message()), HasSubstr("/nonexistent/model"));
 }
 
+TEST(ServerStartTest, CudaGraphsWhereTheyCannotRunFailAtStartSayingWhy) {
+  ServerOptions options = testing::LoopbackServerOptions();  // A model on the CPU.
+  options.serving.cuda_graphs = true;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(server.status().message()), HasSubstr("CUDA graphs need"));
+}
+
 }  // namespace
 }  // namespace mmfuse::server
