@@ -34,7 +34,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
-      libabsl-dev \
+      libabsl-dev libtcmalloc-minimal4 \
       prometheus-cpp-dev libcpp-httplib-dev \
       libsndfile1-dev libsamplerate0-dev libfftw3-dev libpng-dev libjpeg-dev \
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev nlohmann-json3-dev \
@@ -96,7 +96,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libcpp-httplib0.11 libgrpc29 libgrpc++1.51 \
-      libprometheus-cpp-core1.0 libprotobuf32 \
+      libprometheus-cpp-core1.0 libprotobuf32 libtcmalloc-minimal4 \
       libsndfile1 libsamplerate0 libfftw3-double3 libpng16-16 libjpeg62-turbo \
       libavformat59 libavcodec59 libswscale6 libavutil57 \
  && rm -rf /var/lib/apt/lists/* \

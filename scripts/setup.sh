@@ -12,7 +12,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libtcmalloc-minimal4
   prometheus-cpp-dev libcpp-httplib-dev
   libsndfile1-dev libsamplerate0-dev libfftw3-dev libpng-dev libjpeg-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev nlohmann-json3-dev

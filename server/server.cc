@@ -115,6 +115,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
                            credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  // gRPC binds with SO_REUSEPORT by default: a second server on a port in
+  // use would start and silently take a share of the first one's
+  // connections. A port in use is an error at start instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(server->service_.get());
   server->kserve_ = std::make_unique<KServeService>(server->service_.get(), options.version);
   builder.RegisterService(server->kserve_.get());

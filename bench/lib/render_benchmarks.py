@@ -174,9 +174,11 @@ def section_serving(raw, summary):
             "the same %s cores also run the load generator (building and sending each request, "
             "receiving and parsing each response, its completion threads) and the server's gRPC "
             "threads (parsing, validation, the hand-off to a worker and back). At about %.0f µs "
-            "of model time per sample, those fixed per-request costs are a large fraction. The "
-            "figure measures client and server together; with the client on another machine "
-            "the server keeps more of the cores." % (raw.meta["cores"], 1e6 * int(raw.meta["workers"]) / ceiling),
+            "of model time per sample, those fixed per-request costs are a large fraction. "
+            "Measured by `bench/cpu_share.sh` (section \"Where the served time goes\"): the "
+            "load generator takes about a tenth of the cores; most of the gap is the server's "
+            "own work beyond the model, about a third of its CPU per request." % (
+                raw.meta["cores"], 1e6 * int(raw.meta["workers"]) / ceiling),
             ""]
     if ratio > 1.05:
         lines += [
@@ -501,6 +503,22 @@ def section_avd10(previous):
         "Run `bench/avd10/run.sh` (docs/AVD10.md).")
 
 
+def section_cpu_share(previous):
+    return kept_section(
+        previous, "## Where the served time goes",
+        "Not remade by `bench/make_benchmarks.sh`; kept from the last run of "
+        "`bench/cpu_share.sh`.",
+        "Run `bench/cpu_share.sh`.")
+
+
+def section_allocator(previous):
+    return kept_section(
+        previous, "## Allocator",
+        "Not remade by `bench/make_benchmarks.sh` (it needs a build configured with "
+        "`-DMMFUSE_TCMALLOC=OFF`); kept from the last run of `bench/allocator_ab.sh`.",
+        "Run `BIN=<glibc build>/bin bench/allocator_ab.sh`.")
+
+
 def section_batcher(raw):
     lines = [
         "## Batcher overhead",
@@ -549,7 +567,8 @@ def main():
     body = (serving + section_half_load(raw, sat) + section_batching(raw) + section_gating(raw) +
             section_queues(raw) +
             section_peer(raw, img_link, summary) + section_kserve(raw) + section_fusion(raw) +
-            section_accuracy(args.previous) + section_avd10(args.previous) + section_batcher(raw))
+            section_accuracy(args.previous) + section_avd10(args.previous) + section_batcher(raw) +
+            section_cpu_share(args.previous) + section_allocator(args.previous))
     text = "\n".join(section_intro(raw, img_link) + section_summary(summary) + body).rstrip() + "\n"
     tmp = args.doc + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

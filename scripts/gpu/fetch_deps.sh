@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 OUT=${1:-.gpu-deps}
 ROOTS=(libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
        libabsl-dev prometheus-cpp-dev libcpp-httplib-dev libgtest-dev libgmock-dev
-       nlohmann-json3-dev pkgconf)
+       nlohmann-json3-dev pkgconf libtcmalloc-minimal4)
 # The C/C++ runtime and libc's headers: the GPU machine's own are newer.
 SKIP='^(libc6|libc6-dev|libc-dev-bin|linux-libc-dev|libgcc-s1|gcc-12-base|libstdc\+\+6|libcrypt1|libcrypt-dev|rpcsvc-proto|libnsl-dev|libnsl2|libtirpc-common|libtirpc-dev|libtirpc3)$'
 

@@ -324,6 +324,18 @@ TEST(ServerStartTest, MissingModelFailsAtStartNamingIt) {
   EXPECT_THAT(std::string(server.status().message()), HasSubstr("/nonexistent/model"));
 }
 
+TEST(ServerStartTest, PortInUseFailsAtStartNamingIt) {
+  absl::StatusOr<std::unique_ptr<Server>> first = Server::Start(testing::LoopbackServerOptions());
+  ASSERT_TRUE(first.ok()) << first.status();
+  ServerOptions options = testing::LoopbackServerOptions();
+  options.port = (*first)->port();
+  absl::StatusOr<std::unique_ptr<Server>> second = Server::Start(options);
+  ASSERT_FALSE(second.ok()) << "a second server started on port " << options.port;
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr(absl::StrCat("cannot listen on 127.0.0.1:", options.port, " (in use?)")));
+}
+
 TEST(ServerStartTest, CudaGraphsWhereTheyCannotRunFailAtStartSayingWhy) {
   ServerOptions options = testing::LoopbackServerOptions();  // A model on the CPU.
   options.serving.cuda_graphs = true;
