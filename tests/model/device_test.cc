@@ -19,6 +19,7 @@
 #include "model/inference.h"
 #include "model/model_config.h"
 #include "model/model_package.h"
+#include "tests/testing/every_fusion_mode.h"
 #include "tests/testing/small_model.h"
 
 namespace mmfuse::model {
@@ -245,11 +246,8 @@ TEST_P(DevicePredictionTest, CudaGraphsServeConcurrentWorkers) {
   EXPECT_EQ(StatsOf(*package_->cuda_graphs).failed, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryFusionMode, DevicePredictionTest,
-                         ::testing::Values(v1::FUSION_MODE_CONCAT, v1::FUSION_MODE_LATE,
-                                           v1::FUSION_MODE_MBT, v1::FUSION_MODE_SFT,
-                                           v1::FUSION_MODE_LOCOMT, v1::FUSION_MODE_PMF),
-                         [](const auto& info) { return FusionModeName(info.param); });
+INSTANTIATE_TEST_SUITE_P(EveryFusionMode, DevicePredictionTest, testing::EveryFusionMode(),
+                         testing::FusionModeTestName);
 
 }  // namespace
 }  // namespace mmfuse::model

@@ -19,6 +19,7 @@
 #include "model/flops.h"
 #include "model/mac_counter.h"
 #include "model/model_config.h"
+#include "tests/testing/every_fusion_mode.h"
 #include "tests/testing/small_model.h"
 
 namespace mmfuse::model {
@@ -65,10 +66,6 @@ class FusionModeTest : public ::testing::TestWithParam<v1::FusionMode> {
   v1::ModelConfig config_;
   FusionTransformer model_{nullptr};
 };
-
-std::string ModeName(const ::testing::TestParamInfo<v1::FusionMode>& info) {
-  return FusionModeName(info.param);
-}
 
 TEST_P(FusionModeTest, LogitsHaveOneFiniteRowPerSample) {
   std::vector<ModalityInput> inputs(3);
@@ -175,11 +172,8 @@ TEST_P(FusionModeTest, FlopCountMatchesExecutedMatmuls) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllModes, FusionModeTest,
-                         ::testing::Values(v1::FUSION_MODE_CONCAT, v1::FUSION_MODE_LATE,
-                                           v1::FUSION_MODE_MBT, v1::FUSION_MODE_SFT,
-                                           v1::FUSION_MODE_LOCOMT, v1::FUSION_MODE_PMF),
-                         ModeName);
+INSTANTIATE_TEST_SUITE_P(AllModes, FusionModeTest, testing::EveryFusionMode(),
+                         testing::FusionModeTestName);
 
 TEST(SftPoolingTest, EveryPoolingKindKeepsPaddingInvariance) {
   for (auto pooling : {v1::SftConfig::POOLING_AVG, v1::SftConfig::POOLING_ATTN_TOPK}) {

@@ -18,6 +18,7 @@
 #include "model/cuda_graphs.h"
 #include "model/model_config.h"
 #include "model/model_package.h"
+#include "tests/testing/every_fusion_mode.h"
 #include "tests/testing/small_model.h"
 
 namespace mmfuse::model {
@@ -139,11 +140,8 @@ TEST_P(PaddedBatchTest, RefilledBuffersServeTheNextBatchOfTheBucket) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryFusionMode, PaddedBatchTest,
-                         ::testing::Values(v1::FUSION_MODE_CONCAT, v1::FUSION_MODE_LATE,
-                                           v1::FUSION_MODE_MBT, v1::FUSION_MODE_SFT,
-                                           v1::FUSION_MODE_LOCOMT, v1::FUSION_MODE_PMF),
-                         [](const auto& info) { return FusionModeName(info.param); });
+INSTANTIATE_TEST_SUITE_P(EveryFusionMode, PaddedBatchTest, testing::EveryFusionMode(),
+                         testing::FusionModeTestName);
 
 }  // namespace
 }  // namespace mmfuse::model
