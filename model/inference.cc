@@ -66,14 +66,16 @@ class EagerBatchScope {
   absl::Mutex* const mutex_;
 };
 
-// Collates `modalities` of `samples` for `package`'s device: pinned host
-// memory and asynchronous copies when the device is not the CPU.
-std::vector<ModalityInput> DeviceBatch(const ModelPackage& package,
-                                       absl::Span<const FeatureMap* const> samples,
-                                       const std::vector<int>& modalities) {
-  const bool pin = !package.device.is_cpu();
-  return ToDevice(Collate(package.config, samples, modalities, pin), package.device,
-                  package.dtype);
+// Collates `modalities` of `samples` on the host, into pinned memory when
+// the package's device is not the CPU (so the copies there do not block).
+std::vector<ModalityInput> HostBatch(const ModelPackage& package,
+                                     absl::Span<const FeatureMap* const> samples,
+                                     const std::vector<int>& modalities) {
+  return Collate(package.config, samples, modalities, /*pin_memory=*/!package.device.is_cpu());
+}
+
+std::vector<ModalityInput> OnDevice(const ModelPackage& package, std::vector<ModalityInput> batch) {
+  return ToDevice(std::move(batch), package.device, package.dtype);
 }
 
 }  // namespace
@@ -89,15 +91,14 @@ absl::StatusOr<std::vector<float>> PredictProbabilities(
     const std::vector<Branch> branches = ResolveBranches(package.config);
     c10::OptionalStreamGuard stream;
     UseWorkerStream(package.device, &stream);
+    std::vector<ModalityInput> batch = HostBatch(package, samples, branches[branch].modalities);
     if (package.cuda_graphs) {
-      std::optional<std::vector<float>> graphed = GraphedProbabilities(
-          package, Collate(package.config, samples, branches[branch].modalities, /*pin_memory=*/true),
-          branch);
+      std::optional<std::vector<float>> graphed = GraphedProbabilities(package, batch, branch);
       if (graphed) return *std::move(graphed);
     }
     const EagerBatchScope eager(package);
-    std::vector<ModalityInput> inputs = DeviceBatch(package, samples, branches[branch].modalities);
-    return HostFloats(at::softmax(model->forward(inputs, branch), -1));
+    return HostFloats(
+        at::softmax(model->forward(OnDevice(package, std::move(batch)), branch), -1));
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("model forward failed: ", e.what_without_backtrace()));
   }
@@ -112,8 +113,8 @@ absl::StatusOr<std::vector<float>> GateLogits(const ModelPackage& package,
     c10::OptionalStreamGuard stream;
     UseWorkerStream(package.device, &stream);
     const EagerBatchScope eager(package);
-    return HostFloats(
-        model->gate()->forward(DeviceBatch(package, samples, AllModalities(package.config))));
+    return HostFloats(model->gate()->forward(
+        OnDevice(package, HostBatch(package, samples, AllModalities(package.config)))));
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("gate forward failed: ", e.what_without_backtrace()));
   }
