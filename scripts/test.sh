@@ -77,8 +77,9 @@ fi
 
 if wants tsan_server; then
   # ThreadSanitizer over the LibTorch-linked server suites; a report fails
-  # the stage unless one of its two accesses is gRPC's, Abseil's or
-  # protobuf's own (uninstrumented) code (docs/FUZZING.md, "TSan build").
+  # the stage unless one of its two accesses is gRPC's, Abseil's,
+  # protobuf's or LibTorch's own (uninstrumented) code (docs/FUZZING.md,
+  # "TSan build").
   if ! bash tests/sanitizers/tsan_server.sh "${BUILD_DIR}-tsan-server"; then
     echo "test: TSan server suites failed" >&2; exit 1
   fi

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """tsan_triage.py on made-up reports of each kind it judges: a race between
 two of our accesses and a use-after-free fail; a race with gRPC's code on
-one side (also behind a generated message's destructor) is a handoff."""
+one side (also behind a generated message's destructor), or LibTorch's
+kernels on both, is a handoff."""
 import os
 import subprocess
 import sys
@@ -27,6 +28,15 @@ MESSAGE_FREED_BY_GRPC = (
     "    #0 operator delete(void*, unsigned long) (libtsan.so.2+0x86c3d)\n"
     "    #1 mmfuse::v1::ClassifyRequest::SharedDtor() <null> (mmfuse-server+0x1)\n"
     "    #2 grpc::internal::DefaultMessageHolder<A, B>::Release() <null> (mmfuse-server+0x2)")
+# Two workers meeting in oneDNN's primitive cache inside a forward.
+ONEDNN_READ = (
+    "    #0 memcmp (libtsan.so.2+0x63d04)\n"
+    "    #1 <null> <null> (libdnnl.so.2+0x1893ea)\n"
+    "    #2 mmfuse::model::TransformerLayerImpl::forward() /src/model/transformer_layer.cc:30 (x+0x3)")
+ONEDNN_ALLOC = (
+    "    #0 posix_memalign (libtsan.so.2+0x3ef28)\n"
+    "    #1 <null> <null> (libdnnl.so.2+0x194c71)\n"
+    "    #2 mmfuse::model::TransformerLayerImpl::forward() /src/model/transformer_layer.cc:30 (x+0x3)")
 UNKNOWN = "    [failed to restore the stack]"
 USE_AFTER_FREE = """==================
 WARNING: ThreadSanitizer: heap-use-after-free (pid=1)
@@ -60,11 +70,13 @@ def main():
            "0 report(s) to fix; 1 handoff(s)")
     expect("a message gRPC frees", [RACE.format(first=MESSAGE_FREED_BY_GRPC, second=UNKNOWN)],
            0, "0 report(s) to fix; 1 handoff(s)")
+    expect("two workers in oneDNN's cache", [RACE.format(first=ONEDNN_READ, second=ONEDNN_ALLOC)],
+           0, "0 report(s) to fix; 1 handoff(s)")
     expect("use-after-free", [USE_AFTER_FREE], 1, "1 report(s) to fix")
     expect("no report", [""], 0, "0 report(s) to fix; 0 handoff(s)")
     for failure in failures:
         print("FAIL " + failure)
-    print("tsan_triage_test: %d of 5 cases failed" % len(failures))
+    print("tsan_triage_test: %d of 6 cases failed" % len(failures))
     return 1 if failures else 0
 
 
