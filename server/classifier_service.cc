@@ -41,6 +41,10 @@ class FeatureStream {
       : service_(service), context_(context), opened_(service->clock()->Now()) {
     last_chunk_ = opened_;
     service_->StreamOpened();
+    // Publishes the constructed stream to the first reaction, which may run
+    // on another gRPC thread and takes its reference with acquire: gRPC's
+    // own handoff is invisible to ThreadSanitizer.
+    refs_.store(2, std::memory_order_release);
   }
   virtual ~FeatureStream() { service_->StreamClosed(); }
 

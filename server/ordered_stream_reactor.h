@@ -60,6 +60,9 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
         submit_(std::move(submit)),
         answer_(std::move(answer)) {
     read_pending_ = true;
+    // Publishes the constructed reactor to its first reaction (see
+    // ReactionRef) before gRPC can run one on another thread.
+    refs_.store(1, std::memory_order_release);
     this->StartRead(&incoming_);
   }
 
