@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
-#include <ATen/ops/zeros.h>
+#include <ATen/ops/empty.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -58,10 +58,10 @@ std::vector<ModalityInput> PaddedToShape(const std::vector<ModalityInput>& batch
   for (size_t m = 0; m < batch.size(); ++m) {
     if (!batch[m].features.defined()) continue;
     padded[m].features =
-        at::zeros({shape.batch, shape.frames[m], batch[m].features.size(2)}, options);
-    padded[m].lengths = at::zeros({shape.batch}, options.dtype(at::kLong));
+        at::empty({shape.batch, shape.frames[m], batch[m].features.size(2)}, options);
+    padded[m].lengths = at::empty({shape.batch}, options.dtype(at::kLong));
   }
-  CopyIntoPadded(batch, &padded);
+  CopyIntoPadded(batch, &padded);  // Zeros them, then copies the batch in.
   return padded;
 }
 
