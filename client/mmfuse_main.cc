@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -75,7 +77,42 @@ ABSL_FLAG(int, split, 0, "datagen/classify: sample stream (0 = train, 1 = test, 
 ABSL_FLAG(double, missing_rate, 0.0, "datagen: probability a modality is absent.");
 ABSL_FLAG(std::string, only, "",
           "datagen: keep only this modality of every sample (same samples otherwise).");
-ABSL_FLAG(std::string, eval_data, "", "train: held-out dataset file evaluated each epoch.");
+ABSL_FLAG(std::string, eval_data, "",
+          "train: held-out dataset file evaluated after every epoch; each expert keeps the "
+          "weights of its best epoch. Empty = --val_fraction of --data.");
+ABSL_FLAG(double, val_fraction, 0.0,
+          "train without --eval_data: this fraction of --data (drawn with --seed) is held out "
+          "for per-epoch evaluation and best-epoch selection, in [0, 0.5]; 0 = none.");
+ABSL_FLAG(int, early_stopping, 0,
+          "train: stop after this many epochs without a better evaluation accuracy; 0 = off.");
+ABSL_FLAG(double, warmup_fraction, 0.05,
+          "train: share of the steps with a linear learning-rate warmup before the cosine "
+          "decay, in [0, 1).");
+ABSL_FLAG(double, weight_decay, 0.01, "train: AdamW decoupled weight decay, >= 0.");
+ABSL_FLAG(double, label_smoothing, 0.1, "train: label smoothing of every loss, in [0, 1).");
+ABSL_FLAG(double, modality_dropout, 0.15,
+          "train: probability of hiding each modality of a training sample (one always stays), "
+          "in [0, 1).");
+ABSL_FLAG(double, dropout, -1,
+          "train: dropout of every transformer layer, in [0, 1); -1 = the config's "
+          "(transformer.dropout).");
+ABSL_FLAG(double, aux_weight, 0.5,
+          "train: weight of the auxiliary losses (a training-only head per modality on its "
+          "encoder's class token), >= 0; 0 = none.");
+ABSL_FLAG(bool, augment, false,
+          "train: feature augmentation, redrawn every batch (audio time and frequency masks, "
+          "image shifts and random erasing, text token dropout; modalities with a featurizer "
+          "in the config only).");
+ABSL_FLAG(int, aug_time_masks, 2, "train --augment: time masks per audio sample, >= 0.");
+ABSL_FLAG(double, aug_time_mask_fraction, 0.1,
+          "train --augment: longest time mask, as a fraction of the sample's frames, in [0, 1].");
+ABSL_FLAG(int, aug_freq_masks, 2, "train --augment: frequency masks per audio sample, >= 0.");
+ABSL_FLAG(int, aug_freq_mask_bands, 6, "train --augment: widest frequency mask in mel bands, >= 0.");
+ABSL_FLAG(int, aug_image_shift, 2, "train --augment: largest image shift in pixels, >= 0.");
+ABSL_FLAG(double, aug_image_erase, 0.5,
+          "train --augment: probability of erasing a rectangle of the image, in [0, 1].");
+ABSL_FLAG(double, aug_token_dropout, 0.1,
+          "train --augment: probability of dropping each text token, in [0, 1).");
 ABSL_FLAG(std::string, config, "", "train: config.pbtxt to start from; empty = default.");
 ABSL_FLAG(int, epochs, 8, "train: epochs.");
 ABSL_FLAG(int, batch_size, 32, "train: batch size.");
@@ -113,8 +150,12 @@ ABSL_FLAG(double, easy_fraction, 0.0,
           "datagen: fraction of samples whose text alone gives the class (the rest need fusion).");
 ABSL_FLAG(bool, train_prompts_only, false, "train: PMF trains only prompts, adapters and heads.");
 ABSL_FLAG(std::string, init_from, "",
-          "train: start from this package's weights (same architecture), e.g. PMF prompt "
-          "training on unimodally trained streams.");
+          "train: start from packages' weights: comma-separated PATH (every parameter; same "
+          "architecture, e.g. PMF prompt training on unimodally trained streams) or "
+          "PATH:PREFIX[:PREFIX...] (only parameters whose names start with a prefix, e.g. "
+          "models/audio:expert_full.audio_ for the audio encoder of a unimodal package); "
+          "PREFIX may be FROM=TO to copy under another name (e.g. "
+          "expert_full.audio_=expert_audio.audio_ into a gated package's audio expert).");
 ABSL_FLAG(std::string, lengths, "", "flops: frames per modality, e.g. audio=100,video=64,text=48; "
           "empty = the reference lengths.");
 
@@ -358,6 +399,60 @@ absl::Status ConfigureGate(v1::ModelConfig* config) {
   return absl::OkStatus();
 }
 
+// The stage-1 recipe from the train flags, validated.
+absl::StatusOr<model::TrainOptions> RecipeFromFlags() {
+  model::TrainOptions options;
+  options.epochs = absl::GetFlag(FLAGS_epochs);
+  options.batch_size = absl::GetFlag(FLAGS_batch_size);
+  options.learning_rate = absl::GetFlag(FLAGS_learning_rate);
+  options.warmup_fraction = absl::GetFlag(FLAGS_warmup_fraction);
+  options.weight_decay = absl::GetFlag(FLAGS_weight_decay);
+  options.label_smoothing = absl::GetFlag(FLAGS_label_smoothing);
+  options.modality_dropout = absl::GetFlag(FLAGS_modality_dropout);
+  options.aux_loss_weight = absl::GetFlag(FLAGS_aux_weight);
+  options.early_stopping_patience = absl::GetFlag(FLAGS_early_stopping);
+  options.augment = absl::GetFlag(FLAGS_augment);
+  options.augmentation.time_masks = absl::GetFlag(FLAGS_aug_time_masks);
+  options.augmentation.time_mask_fraction = absl::GetFlag(FLAGS_aug_time_mask_fraction);
+  options.augmentation.freq_masks = absl::GetFlag(FLAGS_aug_freq_masks);
+  options.augmentation.freq_mask_bands = absl::GetFlag(FLAGS_aug_freq_mask_bands);
+  options.augmentation.image_shift_px = absl::GetFlag(FLAGS_aug_image_shift);
+  options.augmentation.image_erase_probability = absl::GetFlag(FLAGS_aug_image_erase);
+  options.augmentation.token_dropout = absl::GetFlag(FLAGS_aug_token_dropout);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.progress = true;
+  MMFUSE_RETURN_IF_ERROR(model::ValidateTrainOptions(options));
+  return options;
+}
+
+// --init_from: comma-separated PATH or PATH:PREFIX[:PREFIX...].
+absl::Status InitFrom(const std::string& spec, model::ModelPackage* package) {
+  if (spec.empty()) return absl::OkStatus();
+  for (absl::string_view entry : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(entry, ':');
+    const std::string path = parts.front();
+    parts.erase(parts.begin());
+    MMFUSE_ASSIGN_OR_RETURN(auto from, model::LoadModelPackage(path));
+    MMFUSE_RETURN_IF_ERROR(model::CopyWeights(*from, package, parts));
+  }
+  return absl::OkStatus();
+}
+
+// Moves a seeded random `fraction` of `train` out, returned as evaluation
+// data (the rest keeps its order).
+std::vector<v1::Example> HoldOut(double fraction, uint64_t seed, std::vector<v1::Example>* train) {
+  std::vector<size_t> order(train->size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(seed ^ 0x5eed0fa1));
+  const size_t held = static_cast<size_t>(fraction * train->size());
+  std::vector<bool> out(train->size(), false);
+  for (size_t i = 0; i < held; ++i) out[order[i]] = true;
+  std::vector<v1::Example> kept, eval;
+  for (size_t i = 0; i < train->size(); ++i) (out[i] ? eval : kept).push_back(std::move((*train)[i]));
+  *train = std::move(kept);
+  return eval;
+}
+
 int Train() {
   const std::string out = absl::GetFlag(FLAGS_out);
   const std::string data_path = absl::GetFlag(FLAGS_data);
@@ -372,6 +467,10 @@ int Train() {
     if (!read.ok()) return Fail(read.status());
     eval = std::move(*read);
   }
+  if (const double f = absl::GetFlag(FLAGS_val_fraction); !(f >= 0 && f <= 0.5)) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--val_fraction=", f, " is outside [0, 0.5]")));
+  }
   v1::ModelConfig config = model::DefaultModelConfig();
   if (!absl::GetFlag(FLAGS_config).empty()) {
     auto read = model::ReadModelConfig(absl::GetFlag(FLAGS_config));
@@ -384,6 +483,13 @@ int Train() {
     config.set_fusion_mode(*mode);
   }
   if (absl::GetFlag(FLAGS_train_prompts_only)) config.mutable_pmf()->set_train_prompts_only(true);
+  if (const double dropout = absl::GetFlag(FLAGS_dropout); dropout != -1) {
+    if (!(dropout >= 0 && dropout < 1)) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--dropout=", dropout, " is outside [0, 1) (or -1 for the config's)")));
+    }
+    config.mutable_transformer()->set_dropout(static_cast<float>(dropout));
+  }
   const bool gated = absl::GetFlag(FLAGS_gate);
   if (gated) {
     if (absl::Status configured = ConfigureGate(&config); !configured.ok()) return Fail(configured);
@@ -393,21 +499,19 @@ int Train() {
   if (labels.size() != config.num_classes()) labels.clear();
   auto package = model::NewModelPackage(config, labels);
   if (!package.ok()) return Fail(package.status());
-  if (!absl::GetFlag(FLAGS_init_from).empty()) {
-    auto init = model::LoadModelPackage(absl::GetFlag(FLAGS_init_from));
-    if (!init.ok()) return Fail(init.status());
-    absl::Status copied = model::CopyWeights(**init, package->get());
-    if (!copied.ok()) return Fail(copied);
+  if (absl::Status initialised = InitFrom(absl::GetFlag(FLAGS_init_from), package->get());
+      !initialised.ok()) {
+    return Fail(initialised);
+  }
+  if (eval.empty() && absl::GetFlag(FLAGS_val_fraction) > 0) {
+    eval = HoldOut(absl::GetFlag(FLAGS_val_fraction), absl::GetFlag(FLAGS_seed), &*train);
   }
 
-  model::TrainOptions options;
-  options.epochs = absl::GetFlag(FLAGS_epochs);
-  options.batch_size = absl::GetFlag(FLAGS_batch_size);
-  options.learning_rate = absl::GetFlag(FLAGS_learning_rate);
-  options.seed = absl::GetFlag(FLAGS_seed);
-  options.progress = true;
-  absl::StatusOr<model::EvalResult> result = model::Train(package->get(), *train, eval, options);
+  absl::StatusOr<model::TrainOptions> options = RecipeFromFlags();
+  if (!options.ok()) return Fail(options.status());
+  absl::StatusOr<model::EvalResult> result = model::Train(package->get(), *train, eval, *options);
   if (!result.ok()) return Fail(result.status());
+  const int best_epoch = result->best_epoch;
   if (gated) {
     model::GateTrainOptions gate;
     gate.epochs = absl::GetFlag(FLAGS_gate_epochs);
@@ -420,7 +524,7 @@ int Train() {
       if (!read.ok()) return Fail(read.status());
       gate_data = std::move(*read);
     }
-    gate.seed = options.seed;
+    gate.seed = options->seed;
     gate.progress = true;
     result = model::TrainGate(package->get(), gate_data.empty() ? *train : gate_data, eval, gate);
     if (!result.ok()) return Fail(result.status());
@@ -430,7 +534,7 @@ int Train() {
       joint.learning_rate = absl::GetFlag(FLAGS_joint_learning_rate);
       joint.lambda = gate.lambda;
       joint.temperature = gate.end_temperature;
-      joint.seed = options.seed;
+      joint.seed = options->seed;
       joint.progress = true;
       // On the gate's data, like stage 2: on the experts' own training data
       // they look surer than they are, and the gate learns to send
@@ -442,8 +546,9 @@ int Train() {
   }
 
   v1::TrainingRecord* record = (*package)->config.mutable_training();
-  record->set_seed(options.seed);
-  record->set_epochs(options.epochs);
+  record->set_seed(options->seed);
+  record->set_epochs(options->epochs);
+  record->set_best_epoch(best_epoch);
   record->set_train_examples(train->size());
   record->set_eval_examples(eval.size());
   record->set_eval_accuracy(result->accuracy);

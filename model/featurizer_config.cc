@@ -40,6 +40,9 @@ absl::Status CheckAudio(const v1::AudioFeaturizer& a, const std::string& where) 
   if (!v1::AudioFeaturizer::Resampler_IsValid(a.resampler())) {
     return invalid("resampler=", a.resampler(), " is not a known resampler");
   }
+  if (!v1::AudioFeaturizer::Normalization_IsValid(a.normalization())) {
+    return invalid("normalization=", a.normalization(), " is not a known normalization");
+  }
   if (!(a.max_seconds() > 0) || a.max_seconds() > 86400) {
     return invalid("max_seconds=", a.max_seconds(), " is outside (0, 86400]");
   }

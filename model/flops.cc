@@ -57,9 +57,10 @@ int64_t ForwardMacs(const v1::ModelConfig& config, const std::vector<int64_t>& f
     case v1::FUSION_MODE_MBT: {
       const int64_t z = config.mbt().num_bottlenecks() > 0 ? config.mbt().num_bottlenecks() : 4;
       for (int m = 0; m < modalities; ++m) {
-        if (n[m] > 0) macs += fusion_layers * TransformerLayerMacs(n[m] + z, d, ff);
+        // Its layers on [tokens || z], then the shared head on its class token.
+        if (n[m] > 0) macs += fusion_layers * TransformerLayerMacs(n[m] + z, d, ff) + d * classes;
       }
-      return macs + d * classes;
+      return macs;
     }
     case v1::FUSION_MODE_SFT: {
       int64_t fused = 1;  // The fused CLS.

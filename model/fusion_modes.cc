@@ -2,6 +2,7 @@
 #include "model/fusion_modes.h"
 
 #include <ATen/ops/cat.h>
+#include <ATen/ops/log_softmax.h>
 #include <ATen/ops/stack.h>
 #include <ATen/ops/zeros.h>
 #include <torch/nn/init.h>
@@ -86,14 +87,21 @@ LateFusion::LateFusion(const v1::ModelConfig& config) {
   }
 }
 
-torch::Tensor LateFusion::Fuse(const std::vector<Stream>& streams) {
-  std::vector<torch::Tensor> logits(streams.size());
+FusionOutput LateFusion::FuseForTraining(const std::vector<Stream>& streams) {
+  FusionOutput out;
+  out.stream_logits.resize(streams.size());
+  out.fused_loss = false;
   for (size_t m = 0; m < streams.size(); ++m) {
     if (!streams[m].defined()) continue;
     const torch::Tensor x = RunLayers(layers_[m], streams[m].tokens, streams[m].padding);
-    logits[m] = CountedLinear(heads_[m], norms_[m](x.select(1, 0)));
+    out.stream_logits[m] = CountedLinear(heads_[m], norms_[m](x.select(1, 0)));
+    // A sample without this modality adds nothing to its product.
+    const torch::Tensor present =
+        streams[m].present.to(out.stream_logits[m].scalar_type()).unsqueeze(1);
+    const torch::Tensor log_p = at::log_softmax(out.stream_logits[m], -1) * present;
+    out.logits = out.logits.defined() ? out.logits + log_p : log_p;
   }
-  return MeanOverPresent(logits, streams);
+  return out;
 }
 
 std::shared_ptr<FusionModule> MakeFusionModule(const v1::ModelConfig& config) {

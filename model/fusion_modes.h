@@ -32,10 +32,28 @@ struct Stream {
   bool defined() const { return tokens.defined(); }
 };
 
+// A mode's result with what training needs beyond the logits.
+struct FusionOutput {
+  torch::Tensor logits;  // [B, classes]: what inference returns.
+  // Per stream, logits [B, classes] of a head the mode trains with a loss of
+  // its own (late fusion's experts, MBT's per-modality class tokens); empty
+  // where the mode has none, undefined for a stream absent from the batch.
+  std::vector<torch::Tensor> stream_logits;
+  // Whether `logits` carries the task loss as well: false where the mode
+  // trains through its per-stream losses alone.
+  bool fused_loss = true;
+};
+
 class FusionModule : public torch::nn::Module {
  public:
   // One stream per config modality, model order; returns logits [B, classes].
-  virtual torch::Tensor Fuse(const std::vector<Stream>& streams) = 0;
+  virtual torch::Tensor Fuse(const std::vector<Stream>& streams) {
+    return FuseForTraining(streams).logits;
+  }
+  // The same logits, with the mode's per-stream logits where it has them.
+  virtual FusionOutput FuseForTraining(const std::vector<Stream>& streams) {
+    return {Fuse(streams), {}, true};
+  }
 };
 
 // Builds the mode of a validated config.
@@ -65,11 +83,13 @@ class ConcatFusion : public FusionModule {
   torch::nn::Linear head_{nullptr};
 };
 
-// Separate streams to the end, each with its own head; logits averaged.
+// A product of experts: separate streams to the end, each with its own head
+// trained with its own loss; the fused logits are the sum of the present
+// streams' log-probabilities (their softmax is the normalised product).
 class LateFusion : public FusionModule {
  public:
   explicit LateFusion(const v1::ModelConfig& config);
-  torch::Tensor Fuse(const std::vector<Stream>& streams) override;
+  FusionOutput FuseForTraining(const std::vector<Stream>& streams) override;
 
  private:
   std::vector<torch::nn::ModuleList> layers_;
@@ -78,12 +98,14 @@ class LateFusion : public FusionModule {
 };
 
 // MBT: per-modality layers on [tokens || z]; z is the mean of the modalities'
-// copies after each layer, the only path between modalities. Head: LayerNorm,
-// average pool over every modality token, zero-initialised linear.
+// copies after each layer, the only path between modalities. Head (the
+// reference's token variant): one LayerNorm and zero-initialised linear
+// shared by every modality's class token, a loss per modality in training,
+// logits averaged over the present modalities at inference.
 class MbtFusion : public FusionModule {
  public:
   explicit MbtFusion(const v1::ModelConfig& config);
-  torch::Tensor Fuse(const std::vector<Stream>& streams) override;
+  FusionOutput FuseForTraining(const std::vector<Stream>& streams) override;
 
  private:
   torch::Tensor bottlenecks_;  // [1, B, D]

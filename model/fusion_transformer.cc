@@ -61,22 +61,36 @@ Stream FusionTransformerImpl::Encode(int modality, const ModalityInput& input) {
   return stream;
 }
 
-torch::Tensor FusionTransformerImpl::forward(const std::vector<ModalityInput>& inputs) {
+std::vector<Stream> FusionTransformerImpl::EncodeAll(const std::vector<ModalityInput>& inputs) {
   TORCH_CHECK(inputs.size() == tokenizers_.size(), "expected ", tokenizers_.size(),
               " modality inputs, got ", inputs.size());
   std::vector<Stream> streams(inputs.size());
   bool any = false;
-  {
-    std::optional<torch::NoGradGuard> frozen;
-    if (frozen_encoders_) frozen.emplace();
-    for (size_t m = 0; m < inputs.size(); ++m) {
-      if (!inputs[m].features.defined()) continue;  // Absent: its encoder never runs.
-      streams[m] = Encode(static_cast<int>(m), inputs[m]);
-      any = true;
-    }
+  std::optional<torch::NoGradGuard> frozen;
+  if (frozen_encoders_) frozen.emplace();
+  for (size_t m = 0; m < inputs.size(); ++m) {
+    if (!inputs[m].features.defined()) continue;  // Absent: its encoder never runs.
+    streams[m] = Encode(static_cast<int>(m), inputs[m]);
+    any = true;
   }
   TORCH_CHECK(any, "a batch needs at least one present modality");
-  return fusion_->Fuse(streams);
+  return streams;
+}
+
+torch::Tensor FusionTransformerImpl::forward(const std::vector<ModalityInput>& inputs) {
+  return fusion_->Fuse(EncodeAll(inputs));
+}
+
+FusionTransformerImpl::TrainingOutput FusionTransformerImpl::ForwardForTraining(
+    const std::vector<ModalityInput>& inputs) {
+  const std::vector<Stream> streams = EncodeAll(inputs);
+  TrainingOutput out;
+  out.fusion = fusion_->FuseForTraining(streams);
+  for (const Stream& s : streams) {
+    out.encoder_cls.push_back(s.defined() ? s.tokens.select(1, 0) : torch::Tensor());
+    out.present.push_back(s.present);
+  }
+  return out;
 }
 
 int64_t CountParameters(const torch::nn::Module& module) {

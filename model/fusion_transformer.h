@@ -43,7 +43,19 @@ class FusionTransformerImpl : public torch::nn::Module {
   // at least one frame in some modality. Returns logits [B, num_classes].
   torch::Tensor forward(const std::vector<ModalityInput>& inputs);
 
+  // What training needs of one forward pass: the fusion mode's output and,
+  // per modality, its class token after the unimodal layers ([B, D];
+  // undefined where the modality is absent from the batch) and which samples
+  // have it ([B] bool), for auxiliary per-modality heads.
+  struct TrainingOutput {
+    FusionOutput fusion;
+    std::vector<torch::Tensor> encoder_cls;
+    std::vector<torch::Tensor> present;
+  };
+  TrainingOutput ForwardForTraining(const std::vector<ModalityInput>& inputs);
+
  private:
+  std::vector<Stream> EncodeAll(const std::vector<ModalityInput>& inputs);
   struct Tokenizer {
     torch::nn::Linear projection{nullptr};
     torch::Tensor cls;        // [D]

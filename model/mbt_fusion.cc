@@ -27,7 +27,7 @@ MbtFusion::MbtFusion(const v1::ModelConfig& config) {
   head_->bias.zero_();
 }
 
-torch::Tensor MbtFusion::Fuse(const std::vector<Stream>& streams) {
+FusionOutput MbtFusion::FuseForTraining(const std::vector<Stream>& streams) {
   std::vector<torch::Tensor> x(streams.size());
   int64_t batch = 0;
   for (size_t m = 0; m < streams.size(); ++m) {
@@ -52,17 +52,15 @@ torch::Tensor MbtFusion::Fuse(const std::vector<Stream>& streams) {
     // Each sample averages the copies of the modalities it has.
     z = MeanOverPresent(copies, streams);
   }
-  // Average pool over every real modality token (bottlenecks dropped).
-  torch::Tensor sum, count;
+  // The shared head on each modality's class token (bottlenecks dropped).
+  FusionOutput out;
+  out.stream_logits.resize(streams.size());
+  out.fused_loss = false;
   for (size_t m = 0; m < streams.size(); ++m) {
-    if (!x[m].defined()) continue;
-    const torch::Tensor keep = (~streams[m].padding).unsqueeze(-1).to(x[m].scalar_type());
-    const torch::Tensor s = (norm_(x[m]) * keep).sum(1);
-    const torch::Tensor c = keep.sum(1);
-    sum = sum.defined() ? sum + s : s;
-    count = count.defined() ? count + c : c;
+    if (x[m].defined()) out.stream_logits[m] = CountedLinear(head_, norm_(x[m].select(1, 0)));
   }
-  return CountedLinear(head_, sum / count.clamp_min(1));
+  out.logits = MeanOverPresent(out.stream_logits, streams);
+  return out;
 }
 
 }  // namespace mmfuse::model

@@ -9,6 +9,7 @@
 #include <torch/utils.h>
 #include <torch/serialize/output-archive.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
@@ -69,17 +70,44 @@ absl::StatusOr<std::shared_ptr<ModelPackage>> NewModelPackage(const v1::ModelCon
   return package;
 }
 
-absl::Status CopyWeights(const ModelPackage& from, ModelPackage* to) {
+absl::Status CopyWeights(const ModelPackage& from, ModelPackage* to,
+                         const std::vector<std::string>& prefixes) {
+  // Each prefix as (source prefix, destination prefix).
+  std::vector<std::pair<std::string, std::string>> maps;
+  for (const std::string& prefix : prefixes) {
+    const size_t equals = prefix.find('=');
+    if (equals == std::string::npos) {
+      maps.emplace_back(prefix, prefix);
+    } else {
+      maps.emplace_back(prefix.substr(0, equals), prefix.substr(equals + 1));
+    }
+  }
   const auto source = from.model->named_parameters();
+  std::vector<bool> used(maps.size(), false);
   torch::NoGradGuard no_grad;
   for (auto& p : to->model->named_parameters()) {
-    const torch::Tensor* s = source.find(p.key());
+    std::string source_name = prefixes.empty() ? p.key() : "";
+    for (size_t i = 0; i < maps.size(); ++i) {
+      if (absl::StartsWith(p.key(), maps[i].second)) {
+        source_name = maps[i].first + p.key().substr(maps[i].second.size());
+        used[i] = true;
+      }
+    }
+    if (source_name.empty()) continue;
+    const torch::Tensor* s = source.find(source_name);
     if (s == nullptr || !s->sizes().equals(p.value().sizes())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "cannot initialise from ", from.config.name(), ": parameter ", p.key(),
+          "cannot initialise from ", from.config.name(), ": parameter ", source_name,
           s == nullptr ? " is missing" : " has another shape"));
     }
     p.value().copy_(*s);
+  }
+  for (size_t i = 0; i < maps.size(); ++i) {
+    if (!used[i]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot initialise from ", from.config.name(), ": no parameter starts with \"",
+          maps[i].second, "\" (names look like expert_<branch>.<modality>_layers...)"));
+    }
   }
   return absl::OkStatus();
 }

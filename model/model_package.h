@@ -38,10 +38,17 @@ struct ModelPackage {
 absl::StatusOr<std::shared_ptr<ModelPackage>> NewModelPackage(
     const v1::ModelConfig& config, std::vector<std::string> labels = {});
 
-// Copies every parameter of `from` into `to` (same names and shapes, e.g.
-// the same architecture with other trainable flags); an error names the
-// first parameter missing or misshapen.
-absl::Status CopyWeights(const ModelPackage& from, ModelPackage* to);
+// Copies parameters of `from` into `to` by name: with no `prefixes`, every
+// parameter of `to` (e.g. the same architecture with other trainable flags);
+// otherwise those whose names start with one of them (e.g.
+// "expert_full.audio_" for the audio tokenizer and unimodal layers of the
+// single-branch expert, to start a fusion model from a unimodal one). A
+// prefix "A=B" copies `from`'s A... into `to`'s B... (e.g.
+// "expert_full.audio_=expert_audio.audio_" into a gated package's audio
+// expert). An error names the first parameter missing or misshapen in
+// `from`, or a prefix that names no parameter of `to`.
+absl::Status CopyWeights(const ModelPackage& from, ModelPackage* to,
+                         const std::vector<std::string>& prefixes = {});
 
 // Moves the model's parameters to `device` (a resolved spec, model/device.h:
 // "cpu", "cuda:N") in `precision` ("fp32", "bf16", "fp16"; CheckPrecision);

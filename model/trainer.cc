@@ -14,15 +14,20 @@
 #include <ATen/ops/one_hot.h>
 #include <ATen/ops/rand.h>
 #include <ATen/ops/softmax.h>
+#include <ATen/ops/zeros.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 #include <torch/nn/functional/loss.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "model/augment.h"
 #include "model/branch_policy.h"
 #include "model/collate.h"
 #include "model/feature_check.h"
@@ -58,26 +63,127 @@ void DropModalities(std::vector<ModalityInput>* inputs, double rate, std::mt1993
   }
 }
 
-// Trains one expert on `examples` (those its branch can use).
-void TrainExpert(FusionTransformer& expert, const v1::ModelConfig& config,
-                 const std::vector<const v1::Example*>& examples, const TrainOptions& options,
-                 const std::string& name, std::mt19937_64* rng) {
+// Learning rate at `step` of `total`: linear warmup, then cosine decay.
+double LearningRate(const TrainOptions& options, int64_t step, int64_t total) {
+  const double warmup = std::floor(options.warmup_fraction * total);
+  if (step < warmup) return options.learning_rate * (step + 1) / warmup;
+  const double t = (step - warmup) / std::max(1.0, total - warmup);
+  return 0.5 * options.learning_rate * (1 + std::cos(M_PI * t));
+}
+
+// Mean cross-entropy of per-stream logits over the samples that have the
+// stream (`present[m]`); undefined when no sample has any.
+torch::Tensor PresentStreamsLoss(const std::vector<torch::Tensor>& logits,
+                                 const std::vector<torch::Tensor>& present,
+                                 const torch::Tensor& labels, double smoothing) {
+  torch::Tensor sum, count;
+  for (size_t m = 0; m < logits.size(); ++m) {
+    if (!logits[m].defined()) continue;
+    const torch::Tensor weight = present[m].to(logits[m].scalar_type());
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(
+        logits[m], labels,
+        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(smoothing).reduction(
+            torch::kNone));
+    sum = sum.defined() ? sum + (loss * weight).sum() : (loss * weight).sum();
+    count = count.defined() ? count + weight.sum() : weight.sum();
+  }
+  if (!sum.defined()) return sum;
+  return sum / count.clamp_min(1);
+}
+
+// Per modality of an expert: LayerNorm and linear on its encoder's class
+// token, for the auxiliary losses. Lives only while its expert trains.
+class AuxHeadsImpl : public torch::nn::Module {
+ public:
+  AuxHeadsImpl(const v1::ModelConfig& config) {
+    const int64_t d = config.transformer().d_model();
+    for (const v1::ModalityConfig& m : config.modalities()) {
+      norms_.push_back(register_module(absl::StrCat(m.name(), "_norm"),
+                                       torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}))));
+      heads_.push_back(register_module(absl::StrCat(m.name(), "_head"),
+                                       torch::nn::Linear(d, config.num_classes())));
+    }
+  }
+  std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& cls) {
+    std::vector<torch::Tensor> logits(cls.size());
+    for (size_t m = 0; m < cls.size(); ++m) {
+      if (cls[m].defined()) logits[m] = heads_[m](norms_[m](cls[m]));
+    }
+    return logits;
+  }
+
+ private:
+  std::vector<torch::nn::LayerNorm> norms_;
+  std::vector<torch::nn::Linear> heads_;
+};
+TORCH_MODULE(AuxHeads);
+
+// Top-1 accuracy of `expert` on `examples`.
+double ExpertAccuracy(FusionTransformer& expert, const v1::ModelConfig& config,
+                      const std::vector<const v1::Example*>& examples) {
+  if (examples.empty()) return 0;
+  c10::InferenceMode inference;
+  const std::vector<int> all = AllModalities(config);
+  int64_t correct = 0;
+  for (size_t start = 0; start < examples.size(); start += 128) {
+    const std::vector<const v1::Example*> batch(
+        examples.begin() + start, examples.begin() + std::min(examples.size(), start + 128));
+    const torch::Tensor logits = expert->forward(Collate(config, Features(batch), all));
+    correct += at::argmax(logits, -1).eq(Labels(batch)).sum().item<int64_t>();
+  }
+  return static_cast<double>(correct) / examples.size();
+}
+
+// Copies of every parameter and buffer, to keep the best epoch's weights.
+std::vector<torch::Tensor> Snapshot(torch::nn::Module& module) {
+  std::vector<torch::Tensor> copies;
+  for (const torch::Tensor& p : module.parameters()) copies.push_back(p.detach().clone());
+  for (const torch::Tensor& b : module.buffers()) copies.push_back(b.detach().clone());
+  return copies;
+}
+
+void Restore(torch::nn::Module& module, const std::vector<torch::Tensor>& copies) {
+  torch::NoGradGuard no_grad;
+  size_t i = 0;
+  for (torch::Tensor& p : module.parameters()) p.copy_(copies[i++]);
+  for (torch::Tensor& b : module.buffers()) b.copy_(copies[i++]);
+}
+
+// Trains one expert on `examples` (those its branch can use); with `eval`
+// (those of the eval set it can use), keeps the best epoch's weights.
+// Returns that epoch (0 without evaluation data); appends each epoch's
+// evaluation accuracy to `epoch_accuracy`.
+int TrainExpert(FusionTransformer& expert, const v1::ModelConfig& config,
+                const std::vector<const v1::Example*>& examples,
+                const std::vector<const v1::Example*>& eval, const TrainOptions& options,
+                const std::string& name, std::mt19937_64* rng,
+                std::vector<double>* epoch_accuracy) {
   const std::vector<int> all = AllModalities(config);
   std::vector<size_t> order(examples.size());
   std::iota(order.begin(), order.end(), 0);
   const int64_t steps_per_epoch = (examples.size() + options.batch_size - 1) / options.batch_size;
   const int64_t total_steps = std::max<int64_t>(1, steps_per_epoch * options.epochs);
   const bool tty = options.progress && StderrIsTty();
+  AuxHeads aux(config);
   std::vector<torch::Tensor> trainable;
   for (const torch::Tensor& p : expert->parameters()) {
     if (p.requires_grad()) trainable.push_back(p);
   }
+  if (options.aux_loss_weight > 0) {
+    for (const torch::Tensor& p : aux->parameters()) trainable.push_back(p);
+  }
   torch::optim::AdamW optimizer(
       trainable,
       torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
+  const auto smoothed = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
+      options.label_smoothing);
   int64_t step = 0;
+  int best_epoch = 0, since_best = 0;
+  double best_accuracy = -1;
+  std::vector<torch::Tensor> best;
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     expert->train();
+    aux->train();
     std::shuffle(order.begin(), order.end(), *rng);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
@@ -87,15 +193,28 @@ void TrainExpert(FusionTransformer& expert, const v1::ModelConfig& config,
         batch.push_back(examples[order[i]]);
       }
       std::vector<ModalityInput> inputs = Collate(config, Features(batch), all);
+      if (options.augment) Augment(config, options.augmentation, rng, &inputs);
       DropModalities(&inputs, options.modality_dropout, rng);
-      const double lr = 0.5 * options.learning_rate *
-                        (1 + std::cos(M_PI * static_cast<double>(step) / total_steps));
       for (auto& group : optimizer.param_groups()) {
-        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+        static_cast<torch::optim::AdamWOptions&>(group.options())
+            .lr(LearningRate(options, step, total_steps));
       }
       const torch::Tensor labels = Labels(batch);
-      const torch::Tensor logits = expert->forward(inputs);
-      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
+      const FusionTransformerImpl::TrainingOutput out = expert->ForwardForTraining(inputs);
+      const torch::Tensor& logits = out.fusion.logits;
+      torch::Tensor loss = at::zeros({}, logits.options());
+      if (out.fusion.fused_loss) {
+        loss = loss + torch::nn::functional::cross_entropy(logits, labels, smoothed);
+      }
+      const torch::Tensor stream_loss = PresentStreamsLoss(out.fusion.stream_logits, out.present,
+                                                           labels, options.label_smoothing);
+      if (stream_loss.defined()) loss = loss + stream_loss;
+      if (options.aux_loss_weight > 0) {
+        const torch::Tensor aux_loss = PresentStreamsLoss(aux->forward(out.encoder_cls),
+                                                          out.present, labels,
+                                                          options.label_smoothing);
+        if (aux_loss.defined()) loss = loss + options.aux_loss_weight * aux_loss;
+      }
       optimizer.zero_grad();
       loss.backward();
       torch::nn::utils::clip_grad_norm_(trainable, 1.0);
@@ -110,16 +229,71 @@ void TrainExpert(FusionTransformer& expert, const v1::ModelConfig& config,
                      static_cast<double>(correct) / seen);
       }
     }
+    expert->eval();
+    double eval_accuracy = -1;
+    if (!eval.empty()) {
+      eval_accuracy = ExpertAccuracy(expert, config, eval);
+      epoch_accuracy->push_back(eval_accuracy);
+      if (eval_accuracy > best_accuracy) {
+        best_accuracy = eval_accuracy;
+        best_epoch = epoch;
+        best = Snapshot(*expert);
+        since_best = 0;
+      } else {
+        ++since_best;
+      }
+    }
     if (options.progress) {
-      std::fprintf(stderr, "%s%s epoch %d/%d  train loss %.4f  train acc %.4f\n", tty ? "\r" : "",
+      std::fprintf(stderr, "%s%s epoch %d/%d  train loss %.4f  train acc %.4f", tty ? "\r" : "",
                    name.c_str(), epoch, options.epochs, loss_sum / std::max<int64_t>(1, seen),
                    static_cast<double>(correct) / std::max<int64_t>(1, seen));
+      if (eval_accuracy >= 0) std::fprintf(stderr, "  eval acc %.4f", eval_accuracy);
+      std::fprintf(stderr, "\n");
+    }
+    if (options.early_stopping_patience > 0 && since_best >= options.early_stopping_patience) {
+      if (options.progress) {
+        std::fprintf(stderr, "%s: no better eval accuracy for %d epochs; stopping\n", name.c_str(),
+                     since_best);
+      }
+      break;
+    }
+  }
+  if (!best.empty()) {
+    Restore(*expert, best);
+    if (options.progress) {
+      std::fprintf(stderr, "%s: kept epoch %d (eval acc %.4f)\n", name.c_str(), best_epoch,
+                   best_accuracy);
     }
   }
   expert->eval();
+  return best_epoch;
 }
 
 }  // namespace
+
+absl::Status ValidateTrainOptions(const TrainOptions& o) {
+  auto bad = [](const char* field, double value, const char* range) {
+    return absl::InvalidArgumentError(absl::StrCat("train: ", field, "=", value, " is outside ", range));
+  };
+  if (o.epochs < 0) return bad("epochs", o.epochs, "[0, inf)");
+  if (o.batch_size < 1) return bad("batch_size", o.batch_size, "[1, inf)");
+  if (!(o.learning_rate > 0)) return bad("learning_rate", o.learning_rate, "(0, inf)");
+  if (!(o.warmup_fraction >= 0 && o.warmup_fraction < 1)) {
+    return bad("warmup_fraction", o.warmup_fraction, "[0, 1)");
+  }
+  if (!(o.weight_decay >= 0)) return bad("weight_decay", o.weight_decay, "[0, inf)");
+  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) {
+    return bad("label_smoothing", o.label_smoothing, "[0, 1)");
+  }
+  if (!(o.modality_dropout >= 0 && o.modality_dropout < 1)) {
+    return bad("modality_dropout", o.modality_dropout, "[0, 1)");
+  }
+  if (!(o.aux_loss_weight >= 0)) return bad("aux_loss_weight", o.aux_loss_weight, "[0, inf)");
+  if (o.early_stopping_patience < 0) {
+    return bad("early_stopping_patience", o.early_stopping_patience, "[0, inf)");
+  }
+  return ValidateAugmentOptions(o.augmentation);
+}
 
 absl::StatusOr<EvalResult> Evaluate(const ModelPackage& package,
                                     const std::vector<v1::Example>& examples, int batch_size,
@@ -187,17 +361,18 @@ absl::StatusOr<EvalResult> Evaluate(const ModelPackage& package,
 absl::StatusOr<EvalResult> Train(ModelPackage* package, const std::vector<v1::Example>& train,
                                  const std::vector<v1::Example>& eval,
                                  const TrainOptions& options) {
-  if (options.epochs < 0 || options.batch_size < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("train: epochs=", options.epochs,
-                                                   " must be >= 0 and batch_size=",
-                                                   options.batch_size, " >= 1"));
-  }
+  MMFUSE_RETURN_IF_ERROR(ValidateTrainOptions(options));
   if (train.empty()) return absl::InvalidArgumentError("train: no training examples");
   absl::Status valid = CheckExamples(package->config, train, "train");
   if (!valid.ok()) return valid;
   LimitMathThreads(1);
   const BranchPolicy policy(package->config);
   std::mt19937_64 rng(options.seed);
+  // Auxiliary heads and dropout draw from LibTorch's generator: seeded here,
+  // so a training depends on its options and not on what ran before it.
+  torch::manual_seed(options.seed);
+  int best_epoch = 0;
+  std::vector<double> epoch_accuracy;
   try {
     for (int b = 0; b < static_cast<int>(policy.branches().size()); ++b) {
       const Branch& branch = policy.branches()[b];
@@ -209,15 +384,28 @@ absl::StatusOr<EvalResult> Train(ModelPackage* package, const std::vector<v1::Ex
         return absl::InvalidArgumentError(
             absl::StrCat("train: no example has the modalities of branch ", branch.name));
       }
-      TrainExpert(package->model->expert(b), ExpertConfig(package->config, branch), usable,
-                  options, absl::StrCat("expert ", branch.name), &rng);
+      std::vector<const v1::Example*> usable_eval;
+      for (const v1::Example& e : eval) {
+        if (policy.Usable(b, FramesOf(package->config, e.features()))) usable_eval.push_back(&e);
+      }
+      epoch_accuracy.clear();
+      best_epoch = std::max(best_epoch, TrainExpert(package->model->expert(b),
+                                                    ExpertConfig(package->config, branch), usable,
+                                                    usable_eval, options,
+                                                    absl::StrCat("expert ", branch.name), &rng,
+                                                    &epoch_accuracy));
     }
   } catch (const c10::Error& e) {
     package->model->eval();
     return absl::InternalError(absl::StrCat("training failed: ", e.what_without_backtrace()));
   }
   package->model->eval();
-  return Evaluate(*package, eval.empty() ? train : eval);
+  absl::StatusOr<EvalResult> result = Evaluate(*package, eval.empty() ? train : eval);
+  if (result.ok()) {
+    result->best_epoch = best_epoch;
+    result->epoch_accuracy = std::move(epoch_accuracy);
+  }
+  return result;
 }
 
 absl::StatusOr<EvalResult> TrainGate(ModelPackage* package, const std::vector<v1::Example>& train,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/augment_options.h"
 #include "mmfuse/v1/classifier.pb.h"
 #include "mmfuse/v1/dataset.pb.h"
 
@@ -24,19 +25,44 @@ struct TrainOptions {
   int epochs = 8;
   // Examples per optimiser step. >= 1. Default 32.
   int batch_size = 32;
-  // AdamW peak learning rate, cosine-decayed to 0 over training. Default 2e-3.
+  // AdamW peak learning rate: linear warmup from 0 over the first
+  // `warmup_fraction` of the steps, then cosine decay to 0. > 0.
+  // Default 2e-3.
   double learning_rate = 2e-3;
-  // AdamW decoupled weight decay. Default 0.01.
+  // Share of the steps spent warming up. In [0, 1). Default 0.05.
+  double warmup_fraction = 0.05;
+  // AdamW decoupled weight decay. >= 0. Default 0.01.
   double weight_decay = 0.01;
-  // Shuffling and modality dropout. Default 1.
+  // Label smoothing of every cross-entropy term. In [0, 1). Default 0.1.
+  double label_smoothing = 0.1;
+  // Shuffling, modality dropout and augmentation. Default 1.
   uint64_t seed = 1;
   // Probability of hiding each modality of a training sample (one always
   // stays), so the model answers from whatever subset a request brings.
   // In [0, 1). Default 0.15.
   double modality_dropout = 0.15;
+  // Weight of the auxiliary losses: a head per modality (LayerNorm, linear)
+  // on the modality's class token after its unimodal layers, trained with
+  // the fused loss over the samples that have the modality, so fusion
+  // cannot leave a weaker modality's encoder untrained. Training-only: the
+  // heads are not saved and cost nothing at inference. >= 0 (0 = none).
+  // Default 0.5.
+  double aux_loss_weight = 0.5;
+  // Feature augmentation per batch (augment.h). Default off: at the epoch
+  // budgets measured on AVD-10 it slowed learning more than it regularised
+  // (docs/AVD10.md, "What bought what").
+  bool augment = false;
+  AugmentOptions augmentation;
+  // With evaluation data: stop when this many epochs in a row bring no
+  // better evaluation accuracy. >= 0 (0 = run every epoch). Default 0. The
+  // weights of the best epoch are kept either way.
+  int early_stopping_patience = 0;
   // A progress line on stderr (overwritten in place on a TTY). Default off.
   bool progress = false;
 };
+
+// Whether every field of `options` is in range; the error names the field.
+absl::Status ValidateTrainOptions(const TrainOptions& options);
 
 // Stage 2 of gated training (DynMM): the gate learns, experts frozen.
 struct GateTrainOptions {
@@ -85,6 +111,13 @@ struct JointTrainOptions {
 };
 
 struct EvalResult {
+  // Stage 1 with evaluation data: the epoch whose weights were kept (the
+  // best evaluation accuracy of the experts; 0 = the last epoch, no
+  // evaluation data).
+  int best_epoch = 0;
+  // Stage 1 with evaluation data: per epoch, the evaluation accuracy of the
+  // last expert trained (the only one of a package without a gate).
+  std::vector<double> epoch_accuracy;
   int64_t examples = 0;
   double accuracy = 0;      // Top-1, in [0, 1].
   double mean_loss = 0;     // Cross-entropy.
@@ -94,9 +127,11 @@ struct EvalResult {
 };
 
 // Stage 1: trains every branch's expert in place on the examples it can
-// use; evaluates on `eval` (may be empty) after each epoch; returns the
-// final evaluation (of `train` when `eval` is empty). Leaves the model in
-// eval mode. For a gated package, evaluation goes through the current gate.
+// use. With `eval` (may be empty), each expert is evaluated on the eval
+// examples it can use after every epoch and keeps the weights of its best
+// epoch. Returns the final evaluation (of `train` when `eval` is empty).
+// Leaves the model in eval mode. For a gated package, evaluation goes
+// through the current gate.
 absl::StatusOr<EvalResult> Train(ModelPackage* package, const std::vector<v1::Example>& train,
                                  const std::vector<v1::Example>& eval,
                                  const TrainOptions& options);

@@ -38,7 +38,7 @@ def main():
         if model.startswith("held-out"):
             continue
         mflops = gflops * 1000
-        if model.startswith("gated lambda"):
+        if model.startswith("gated, lambda"):
             gated.append((mflops, accuracy, model.split()[-1]))
             continue
         style = {"marker": "^", "color": "tab:green"} if model.endswith(" only") else \

@@ -22,6 +22,31 @@ std::mutex& PlannerMutex() {
 double HzToMel(double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); }
 double MelToHz(double mel) { return 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0); }
 
+// Per-band mean and variance normalisation over every frame of the
+// utterance: `values` holds frames of `n_mels` values, in order. A band of
+// constant energy (silence at the floor) becomes zeros.
+void NormalizeBands(int n_mels, google::protobuf::RepeatedField<float>* values) {
+  const int64_t frames = values->size() / n_mels;
+  for (int b = 0; b < n_mels; ++b) {
+    // Two passes: the mean, then squared deviations from it (a one-pass
+    // E[x^2] - E[x]^2 cancels badly on near-constant bands).
+    double sum = 0;
+    for (int64_t t = 0; t < frames; ++t) sum += values->Get(static_cast<int>(t * n_mels + b));
+    const double mean = sum / frames;
+    double deviation = 0;
+    for (int64_t t = 0; t < frames; ++t) {
+      const double d = values->Get(static_cast<int>(t * n_mels + b)) - mean;
+      deviation += d * d;
+    }
+    const double std_dev = std::sqrt(deviation / frames);
+    const double scale = std_dev > 1e-5 ? 1.0 / std_dev : 0.0;
+    for (int64_t t = 0; t < frames; ++t) {
+      float* v = values->Mutable(static_cast<int>(t * n_mels + b));
+      *v = static_cast<float>((*v - mean) * scale);
+    }
+  }
+}
+
 }  // namespace
 
 // An out-of-place r2c plan of size n_fft; executed with new-array execute on
@@ -127,6 +152,9 @@ absl::StatusOr<v1::FeatureSequence> LogMel::Compute(const std::vector<float>& sa
   }
   fftw_free(in);
   fftw_free(out);
+  if (params_.normalization() == v1::AudioFeaturizer::NORMALIZATION_UTTERANCE) {
+    NormalizeBands(n_mels, sequence.mutable_data());
+  }
   return sequence;
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # AVD-10 end to end on the CI slice (bench/avd10/build.py --small):
 #   - the same seed builds byte-identical files, another seed different ones;
-#   - audio SNRs land in their difficulty level's range;
+#   - audio SNRs land in their difficulty level's range, both audio channels
+#     occur, and the held-out voices (val-heldout, test-heldout) reach no
+#     other split;
 #   - `mmfuse extract` featurizes every manifest line;
 #   - a fusion model briefly trained on a clean slice scores well above
 #     chance (10 classes).
@@ -24,7 +26,7 @@ build() { /usr/bin/python3 "$ROOT/bench/avd10/build.py" --cache "$CACHE" "$@" >/
 "$ROOT/bench/avd10/fetch.sh" "$CACHE"
 
 # Determinism: a build is a function of the seed.
-tiny=(--train 20 --val 5 --test 10 --heldout 5)
+tiny=(--train 20 --val 5 --test 10 --heldout 5 --val_heldout 5)
 build --out "$TMP/a" --seed 5 "${tiny[@]}"
 build --out "$TMP/b" --seed 5 "${tiny[@]}"
 build --out "$TMP/c" --seed 6 "${tiny[@]}"
@@ -47,16 +49,21 @@ for r in rows:
 seen = {r["levels"][m] for r in rows for m in ("audio", "image", "text")}
 assert seen == {"clean", "medium", "hard"}, seen
 assert any(r["missing"] for r in rows), "no sample misses a modality"
-heldout = {r["voice"] for r in map(json.loads, open(out / "test-heldout.meta.jsonl"))}
-train_voices = {r["voice"] for r in rows if "voice" in r}
-assert heldout and not heldout & train_voices, (heldout, train_voices)
+assert {r["channel"] for r in rows if "channel" in r} == {"telephone", "wideband"}
+voices = {split: {r["voice"] for r in map(json.loads, open(out / f"{split}.meta.jsonl")) if "voice" in r}
+          for split in ("train", "val", "test", "val-heldout", "test-heldout")}
+held = voices["val-heldout"] | voices["test-heldout"]
+assert voices["val-heldout"] and voices["test-heldout"], voices
+assert not voices["val-heldout"] & voices["test-heldout"], voices
+for split in ("train", "val", "test"):
+    assert not voices[split] & held, (split, voices[split] & held)
 PY
 
 # Training data for the accuracy check: the same sources, every modality
 # clean and present, so that a short training (the from-scratch transformer
 # learns slowly on a few hundred samples) tells a working pipeline from a
 # broken one; the benchmark's difficulty is measured by bench/avd10/run.sh.
-build --out "$TMP/clean" --seed 1 --small --train 1000 --val 0 --heldout 0 --missing_rate 0 \
+build --out "$TMP/clean" --seed 1 --small --train 1000 --val 0 --heldout 0 --val_heldout 0 --missing_rate 0 \
   --audio_levels 1,0,0 --image_levels 1,0,0 --text_levels 1,0,0
 for split in train test; do
   "$MMFUSE" extract --manifest "$TMP/clean/$split.jsonl" --featurizers "$CONFIG" \

@@ -143,6 +143,49 @@ TEST(AudioFeaturizerTest, DocsTestVector) {
   EXPECT_NEAR(s->data(8 + 2), -6.10271549f, 1e-4);
 }
 
+TEST(AudioFeaturizerTest, UtteranceNormalisationStandardisesEachBandOverTheFrames) {
+  std::vector<float> x(1600);
+  for (int n = 0; n < 1600; ++n) {
+    x[n] = static_cast<float>(0.5 * std::sin(2 * M_PI * 440.0 * n / 16000.0) * n / 1600.0 +
+                              0.25 * std::sin(2 * M_PI * 3000.0 * n / 16000.0));
+  }
+  v1::AudioFeaturizer params = Params(8, 2);
+  auto plain = LogMel::Create(params);
+  params.set_normalization(v1::AudioFeaturizer::NORMALIZATION_UTTERANCE);
+  auto normalised = LogMel::Create(params);
+  ASSERT_TRUE(plain.ok() && normalised.ok());
+  absl::StatusOr<v1::FeatureSequence> a = (*plain)->Compute(x, 512);
+  absl::StatusOr<v1::FeatureSequence> b = (*normalised)->Compute(x, 512);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->data_size(), b->data_size());
+  // Raw frame t, band k is value t * 8 + k in both (stacking keeps order).
+  const int frames = a->data_size() / 8;
+  for (int k = 0; k < 8; ++k) {
+    double mean = 0, deviation = 0, b_mean = 0, b_sq = 0;
+    for (int t = 0; t < frames; ++t) mean += a->data(t * 8 + k);
+    mean /= frames;
+    for (int t = 0; t < frames; ++t) {
+      const double v = a->data(t * 8 + k), w = b->data(t * 8 + k);
+      deviation += (v - mean) * (v - mean);
+      b_mean += w;
+      b_sq += w * w;
+    }
+    const double std_dev = std::sqrt(deviation / frames);
+    if (std_dev <= 1e-5) {  // Constant energy (the steady 3 kHz tone): zeros.
+      EXPECT_EQ(b_sq, 0) << "band " << k;
+      continue;
+    }
+    EXPECT_NEAR(b_mean / frames, 0, 1e-5) << "band " << k;
+    EXPECT_NEAR(b_sq / frames, 1, 1e-3) << "band " << k;
+    EXPECT_NEAR(b->data(k), (a->data(k) - mean) / std_dev, 1e-3) << "band " << k;
+  }
+  // Docs test vector (docs/FEATURES.md, Audio, normalization): this signal,
+  // n_mels 8, stack_frames 2, row 0.
+  const float want[16] = {-1.73112f, -1.73112f, -1.31203f, -1.13681f, 0, 0, -0.94258f, 0,
+                          -0.74449f, -0.74448f, -0.93585f, -1.14299f, 0, 0, -1.25319f, 0};
+  for (int i = 0; i < 16; ++i) EXPECT_NEAR(b->data(i), want[i], 1e-4) << i;
+}
+
 TEST(AudioFeaturizerTest, SilenceGivesTheLogFloor) {
   auto mel = LogMel::Create(Params(8));
   absl::StatusOr<v1::FeatureSequence> s = (*mel)->Compute(std::vector<float>(1000, 0.0f), 10);
