@@ -13,13 +13,6 @@
 namespace mmfuse::model {
 namespace {
 
-std::vector<v1::Example> Generate(int n, uint64_t stream) {
-  data::Generator generator(testing::SmallGeneratorOptions(), stream);
-  std::vector<v1::Example> examples;
-  for (int i = 0; i < n; ++i) examples.push_back(generator.Next());
-  return examples;
-}
-
 std::shared_ptr<ModelPackage> FreshPackage(uint64_t seed) {
   SeedRandom(seed);
   auto package = NewModelPackage(testing::SmallModelConfig());
@@ -37,8 +30,8 @@ TrainOptions ShortTraining() {
 }
 
 TEST(TrainerTest, ShortTrainingBeatsChanceByAWideMargin) {
-  const std::vector<v1::Example> train = Generate(1500, 0);
-  const std::vector<v1::Example> test = Generate(300, 1);
+  const std::vector<v1::Example> train = testing::SmallExamples(1500, 0);
+  const std::vector<v1::Example> test = testing::SmallExamples(300, 1);
   auto package = FreshPackage(5);
   auto before = Evaluate(*package, test);
   ASSERT_TRUE(before.ok()) << before.status();
@@ -52,8 +45,8 @@ TEST(TrainerTest, ShortTrainingBeatsChanceByAWideMargin) {
 }
 
 TEST(TrainerTest, TrainingIsDeterministic) {
-  const std::vector<v1::Example> train = Generate(200, 0);
-  const std::vector<v1::Example> test = Generate(50, 1);
+  const std::vector<v1::Example> train = testing::SmallExamples(200, 0);
+  const std::vector<v1::Example> test = testing::SmallExamples(50, 1);
   TrainOptions options = ShortTraining();
   options.epochs = 1;
   auto a = FreshPackage(9);
@@ -69,7 +62,7 @@ TEST(TrainerTest, TrainingIsDeterministic) {
 }
 
 TEST(TrainerTest, ExamplesThatDoNotFitTheModelAreRefused) {
-  std::vector<v1::Example> train = Generate(4, 0);
+  std::vector<v1::Example> train = testing::SmallExamples(4, 0);
   (*train[2].mutable_features())["audio"].set_dim(99);
   auto package = FreshPackage(1);
   auto result = Train(package.get(), train, {}, ShortTraining());
@@ -80,7 +73,7 @@ TEST(TrainerTest, ExamplesThatDoNotFitTheModelAreRefused) {
 }
 
 TEST(TrainerTest, LabelsBeyondTheModelAreRefused) {
-  std::vector<v1::Example> train = Generate(4, 0);
+  std::vector<v1::Example> train = testing::SmallExamples(4, 0);
   train[1].set_label(42);
   auto package = FreshPackage(1);
   auto result = Train(package.get(), train, {}, ShortTraining());

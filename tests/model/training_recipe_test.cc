@@ -26,13 +26,6 @@
 namespace mmfuse::model {
 namespace {
 
-std::vector<v1::Example> Generate(int n, uint64_t stream) {
-  data::Generator generator(testing::SmallGeneratorOptions(), stream);
-  std::vector<v1::Example> examples;
-  for (int i = 0; i < n; ++i) examples.push_back(generator.Next());
-  return examples;
-}
-
 std::shared_ptr<ModelPackage> FreshPackage(uint64_t seed, v1::FusionMode mode = v1::FUSION_MODE_CONCAT) {
   SeedRandom(seed);
   v1::ModelConfig config = testing::SmallModelConfig();
@@ -52,8 +45,8 @@ TrainOptions Short(int epochs) {
 }
 
 TEST(TrainingRecipeTest, KeepsTheWeightsOfTheBestEvaluatedEpoch) {
-  const std::vector<v1::Example> train = Generate(300, 0);
-  const std::vector<v1::Example> eval = Generate(120, 1);
+  const std::vector<v1::Example> train = testing::SmallExamples(300, 0);
+  const std::vector<v1::Example> eval = testing::SmallExamples(120, 1);
   auto package = FreshPackage(3);
   auto result = Train(package.get(), train, eval, Short(4));
   ASSERT_TRUE(result.ok()) << result.status();
@@ -68,8 +61,8 @@ TEST(TrainingRecipeTest, KeepsTheWeightsOfTheBestEvaluatedEpoch) {
 }
 
 TEST(TrainingRecipeTest, EarlyStoppingEndsAfterThePatienceRunsOut) {
-  const std::vector<v1::Example> train = Generate(64, 0);
-  const std::vector<v1::Example> eval = Generate(40, 1);
+  const std::vector<v1::Example> train = testing::SmallExamples(64, 0);
+  const std::vector<v1::Example> eval = testing::SmallExamples(40, 1);
   auto package = FreshPackage(3);
   TrainOptions options = Short(10);
   options.learning_rate = 1e-12;  // Nothing improves after the first epoch.
@@ -81,8 +74,8 @@ TEST(TrainingRecipeTest, EarlyStoppingEndsAfterThePatienceRunsOut) {
 }
 
 TEST(TrainingRecipeTest, AuxiliaryHeadsReachNeitherThePackageNorItsCost) {
-  const std::vector<v1::Example> train = Generate(64, 0);
-  const std::vector<v1::Example> eval = Generate(40, 1);
+  const std::vector<v1::Example> train = testing::SmallExamples(64, 0);
+  const std::vector<v1::Example> eval = testing::SmallExamples(40, 1);
   auto with_aux = FreshPackage(4);
   auto without = FreshPackage(4);
   TrainOptions options = Short(1);

@@ -3,6 +3,9 @@
 #ifndef MMFUSE_TESTS_TESTING_SMALL_MODEL_H_
 #define MMFUSE_TESTS_TESTING_SMALL_MODEL_H_
 
+#include <cstdint>
+#include <vector>
+
 #include "data/generator.h"
 #include "mmfuse/v1/model_config.pb.h"
 
@@ -40,6 +43,14 @@ inline data::GeneratorOptions SmallGeneratorOptions() {
   options.modalities = {{"audio", 6, 4, 20}, {"video", 5, 2, 12}, {"text", 4, 2, 10}};
   options.signal = 0.8;  // Small dims need a stronger per-frame signal.
   return options;
+}
+
+// `n` examples of generated stream `stream` for SmallModelConfig.
+inline std::vector<v1::Example> SmallExamples(int n, uint64_t stream) {
+  data::Generator generator(SmallGeneratorOptions(), stream);
+  std::vector<v1::Example> examples;
+  for (int i = 0; i < n; ++i) examples.push_back(generator.Next());
+  return examples;
 }
 
 }  // namespace mmfuse::testing
