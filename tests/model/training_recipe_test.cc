@@ -73,6 +73,48 @@ TEST(TrainingRecipeTest, EarlyStoppingEndsAfterThePatienceRunsOut) {
   EXPECT_EQ(result->epoch_accuracy.size(), 3u);
 }
 
+// `examples` with each text sequence cut to its first token.
+std::vector<v1::Example> FirstTextTokenOnly(std::vector<v1::Example> examples) {
+  for (v1::Example& example : examples) {
+    auto it = example.mutable_features()->find("text");
+    if (it == example.mutable_features()->end()) continue;
+    it->second.set_frames(1);
+    it->second.mutable_data()->Truncate(it->second.dim());
+  }
+  return examples;
+}
+
+TEST(TrainingRecipeTest, AugmentationReachesTrainingBatchesButNeverEvaluation) {
+  const std::vector<v1::Example> train = testing::SmallExamples(300, 0);
+  const std::vector<v1::Example> eval = testing::SmallExamples(120, 1);
+  SeedRandom(5);
+  v1::ModelConfig config = testing::SmallModelConfig();
+  config.mutable_modalities(2)->mutable_featurizer()->mutable_text()->set_dim(4);
+  auto created = NewModelPackage(config);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::shared_ptr<ModelPackage> package = *created;
+  ASSERT_TRUE(Train(package.get(), train, {}, Short(3)).ok());
+  auto reference = Evaluate(*package, eval);
+  ASSERT_TRUE(reference.ok());
+  // The trained model reads the text tokens, so evaluation would show
+  // dropped ones.
+  auto truncated = Evaluate(*package, FirstTextTokenOnly(eval));
+  ASSERT_TRUE(truncated.ok());
+  ASSERT_NE(truncated->accuracy, reference->accuracy);
+
+  // Heavy token dropout with weights that cannot move: every epoch's
+  // evaluation sees the features as they are.
+  TrainOptions options = Short(3);
+  options.learning_rate = 1e-12;
+  options.weight_decay = 0;
+  options.augment = true;
+  options.augmentation.token_dropout = 0.9;
+  auto result = Train(package.get(), train, eval, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->epoch_accuracy.size(), 3u);
+  for (double accuracy : result->epoch_accuracy) EXPECT_DOUBLE_EQ(accuracy, reference->accuracy);
+}
+
 TEST(TrainingRecipeTest, AuxiliaryHeadsReachNeitherThePackageNorItsCost) {
   const std::vector<v1::Example> train = testing::SmallExamples(64, 0);
   const std::vector<v1::Example> eval = testing::SmallExamples(40, 1);
