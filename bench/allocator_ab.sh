@@ -30,7 +30,7 @@ for round in $(seq 1 "$ROUNDS"); do
     raw=$(LD_PRELOAD=$preload "$BIN/raw_model_bench" --model_dir "$MODEL" --data "$DATA" \
       --workers 2 --batch_sizes 1 --seconds 4 | tail -1 | awk -F'|' '{gsub(/ /, "", $4); print $4}')
     LD_PRELOAD=$preload "$BIN/mmfuse-server" --model_dir "$MODEL" --host 127.0.0.1 --port "$PORT" \
-      --metrics_port -1 2>/dev/null &
+      --nometrics 2>/dev/null &
     server=$!
     for _ in $(seq 1 100); do
       "$BIN/mmfuse" info --server "127.0.0.1:$PORT" --timeout_ms 500 >/dev/null 2>&1 && break

@@ -29,7 +29,7 @@ echo "raw model, one worker, batch 1:"
 RAW=$("$BIN/raw_model_bench" --model_dir "$MODEL" --data "$DATA" --workers 1 --batch_sizes 1 \
   --seconds "$SECONDS_RUN" | tail -1 | awk -F'|' '{print $4}')
 
-"$BIN/mmfuse-server" --model_dir "$MODEL" --host 127.0.0.1 --port "$PORT" --metrics_port -1 \
+"$BIN/mmfuse-server" --model_dir "$MODEL" --host 127.0.0.1 --port "$PORT" --nometrics \
   2>"$OUT/server.log" &
 SERVER=$!
 for _ in $(seq 1 100); do

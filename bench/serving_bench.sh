@@ -21,7 +21,7 @@ echo "## Raw model (in process, $WORKERS workers)"
   --batch_sizes 1,4,8,16 --seconds 5
 
 serve() {  # max batch size, max queue delay us
-  "$BIN/mmfuse-server" --host 127.0.0.1 --port "$PORT" --metrics_port -1 --model_dir models/default \
+  "$BIN/mmfuse-server" --host 127.0.0.1 --port "$PORT" --nometrics --model_dir models/default \
     --workers "$WORKERS" --max_batch_size "$1" --max_queue_delay_us "$2" 2>/dev/null &
   SERVER=$!
   for _ in $(seq 1 100); do "$BIN/mmfuse" health --server "127.0.0.1:$PORT" >/dev/null 2>&1 && break; sleep 0.2; done

@@ -83,7 +83,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$BIN/mmfuse-server" --host 127.0.0.1 --port "$PORT" --metrics_port -1 --model_dir "$MODEL_DIR" \
+"$BIN/mmfuse-server" --host 127.0.0.1 --port "$PORT" --nometrics --model_dir "$MODEL_DIR" \
   --workers "$WORKERS" 2>"$OUT/server.log" &
 SERVER=$!
 for _ in $(seq 1 150); do

@@ -6,6 +6,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/setting_range.h"
+#include "common/status_macros.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "model/featurizer_config.h"
 #include "model/locomt_views.h"
@@ -100,6 +102,40 @@ std::string FormatModelConfig(const v1::ModelConfig& config) {
   return text;
 }
 
+namespace {
+
+// proto3: 0 is "not given" (the server's default), every other value must
+// be in the range the server's flag of the same name takes.
+absl::Status CheckGiven(absl::string_view field, int64_t value, SettingRange range) {
+  return value == 0 ? absl::OkStatus() : CheckSetting(absl::StrCat("batching.", field), value, range);
+}
+
+}  // namespace
+
+absl::Status ValidateBatchingConfig(const v1::BatchingConfig& b) {
+  MMFUSE_RETURN_IF_ERROR(CheckGiven("max_batch_size", b.max_batch_size(), ranges::kMaxBatchSize));
+  MMFUSE_RETURN_IF_ERROR(
+      CheckGiven("max_queue_delay_us", b.max_queue_delay_us(), ranges::kMaxQueueDelayUs));
+  MMFUSE_RETURN_IF_ERROR(CheckGiven("max_queue_size", b.max_queue_size(), ranges::kMaxQueueSize));
+  MMFUSE_RETURN_IF_ERROR(
+      CheckGiven("max_batch_tokens", b.max_batch_tokens(), ranges::kMaxBatchTokens));
+  MMFUSE_RETURN_IF_ERROR(
+      CheckGiven("priority_levels", b.priority_levels(), ranges::kPriorityLevels));
+  const int64_t levels = b.priority_levels() > 0 ? b.priority_levels() : 1;
+  MMFUSE_RETURN_IF_ERROR(CheckGiven("default_priority", b.default_priority(), {1, levels}));
+  MMFUSE_RETURN_IF_ERROR(
+      CheckGiven("default_timeout_ms", b.default_timeout_ms(), ranges::kDefaultTimeoutMs));
+  uint64_t previous = 0;
+  for (uint64_t edge : b.length_bucket_edges()) {
+    if (edge <= previous) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batching.length_bucket_edges must increase from >= 1; ", edge, " follows ", previous));
+    }
+    previous = edge;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   auto invalid = [](auto&&... parts) {
     return absl::InvalidArgumentError(absl::StrCat("config: ", parts...));
@@ -182,6 +218,7 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
     return invalid("gate.pooling=", config.gate().pooling(), " is not one of mean, mean_max");
   }
   const v1::BatchingConfig& batching = config.batching();
+  MMFUSE_RETURN_IF_ERROR(ValidateBatchingConfig(batching));
   for (uint32_t size : batching.preferred_batch_sizes()) {
     if (size < 1 || (batching.max_batch_size() > 0 && size > batching.max_batch_size())) {
       return invalid("batching.preferred_batch_sizes has ", size, ", outside [1, max_batch_size=",

@@ -40,6 +40,11 @@ std::string FormatModelConfig(const v1::ModelConfig& config);
 // transformer.num_heads=3").
 absl::Status ValidateModelConfig(const v1::ModelConfig& config);
 
+// The batching part of ValidateModelConfig: each field 0 (not given) or in
+// the range of the server flag of the same name (common/setting_range.h).
+// The server checks it at start with its flags (server/settings.h).
+absl::Status ValidateBatchingConfig(const v1::BatchingConfig& batching);
+
 // Index of `name` in config.modalities, or -1.
 int ModalityIndex(const v1::ModelConfig& config, const std::string& name);
 

@@ -1,5 +1,7 @@
 // mmfuse-server: serves multimodal classification over gRPC.
 #include <csignal>
+#include <cstdint>
+#include <optional>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -14,11 +16,13 @@
 #include "model/device.h"
 #include "model/inference.h"
 #include "server/server.h"
+#include "server/settings.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0",
           "Address to listen on (gRPC, and metrics unless --metrics_host is given).");
-ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one.");
-ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 disables.");
+ABSL_FLAG(int, port, 50051, "gRPC port, in [0, 65535]; 0 picks a free one.");
+ABSL_FLAG(bool, metrics, true, "Serve Prometheus /metrics; --nometrics opens no metrics port.");
+ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port, in [0, 65535]; 0 picks a free one.");
 ABSL_FLAG(std::string, metrics_host, "",
           "Address the metrics port listens on; empty = --host.");
 ABSL_FLAG(std::string, tls_cert_file, "",
@@ -38,15 +42,23 @@ ABSL_FLAG(bool, cuda_graphs, false,
           "On a GPU, replay a CUDA graph per (batch, length) bucket instead of launching each "
           "kernel (needs a CUDA LibTorch).");
 ABSL_FLAG(int, workers, 2,
-          "Worker threads running batches (one math thread each; on a GPU, one stream each).");
-ABSL_FLAG(int, max_batch_size, 0, "Most samples per batch; 0 = the package's value.");
-ABSL_FLAG(int64_t, max_queue_delay_us, 0,
-          "Longest a request waits for company, in microseconds; 0 = the package's value.");
-ABSL_FLAG(int, max_queue_size, 0, "Most requests waiting per queue; 0 = the package's value.");
-ABSL_FLAG(int64_t, max_batch_tokens, 0, "Most tokens per batch; 0 = the package's value.");
-ABSL_FLAG(int64_t, default_timeout_ms, 0,
-          "Timeout for requests without a deadline, in ms; 0 = the package's value (none).");
-ABSL_FLAG(int, max_receive_message_bytes, 64 << 20, "Largest request message, in bytes.");
+          "Worker threads running batches, in [1, 256] (one math thread each; on a GPU, one "
+          "stream each).");
+// The batching overrides: absent = the package's value (its config.pbtxt).
+ABSL_FLAG(std::optional<int>, max_batch_size, std::nullopt,
+          "Most samples per batch, in [1, 4096]; absent = the package's value.");
+ABSL_FLAG(std::optional<int64_t>, max_queue_delay_us, std::nullopt,
+          "Longest a request waits for company, in microseconds, in [0, 10000000]; absent = "
+          "the package's value.");
+ABSL_FLAG(std::optional<int>, max_queue_size, std::nullopt,
+          "Most requests waiting per queue, in [1, 1000000]; absent = the package's value.");
+ABSL_FLAG(std::optional<int64_t>, max_batch_tokens, std::nullopt,
+          "Most tokens per batch, in [1, 4294967296]; absent = the package's value.");
+ABSL_FLAG(std::optional<int64_t>, default_timeout_ms, std::nullopt,
+          "Timeout for requests without a deadline, in ms, in [1, 86400000]; absent = the "
+          "package's value (none).");
+ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
+          "Largest request message, in bytes, in [1024, 2147483647].");
 ABSL_FLAG(bool, allow_timeout_override, true,
           "Whether a client's deadline may exceed --default_timeout_ms (false caps it).");
 ABSL_FLAG(bool, adaptive_gating, false,
@@ -55,19 +67,26 @@ ABSL_FLAG(bool, adaptive_gating, false,
 ABSL_FLAG(bool, mixed_branch_queues, false,
           "One queue per length bucket for every branch (batches mix branches; each branch "
           "group runs its own expert) instead of a queue per branch. For comparison only.");
-ABSL_FLAG(int64_t, target_queue_wait_us, 5000, "Queue wait that --adaptive_gating defends, in us.");
-ABSL_FLAG(int, drain_timeout_s, 30, "Longest shutdown waits for open calls, in seconds.");
+ABSL_FLAG(int64_t, target_queue_wait_us, 5000,
+          "Queue wait that --adaptive_gating defends, in us, in [1, 60000000].");
+ABSL_FLAG(int, drain_timeout_s, 30, "Longest shutdown waits for open calls, in seconds, in [0, 3600].");
 ABSL_FLAG(int64_t, max_stream_bytes, int64_t{64} << 20,
-          "StreamFeatures: most feature data bytes per stream (4 per float, 2 per half); "
-          "beyond, RESOURCE_EXHAUSTED at the chunk that crosses it.");
+          "StreamFeatures: most feature data bytes per stream (4 per float, 2 per half), in "
+          "[1, 2^40]; beyond, RESOURCE_EXHAUSTED at the chunk that crosses it.");
 ABSL_FLAG(int64_t, max_stream_chunks, 100000,
-          "StreamFeatures: most chunks per stream; beyond, RESOURCE_EXHAUSTED.");
+          "StreamFeatures: most chunks per stream, in [1, 1000000000]; beyond, "
+          "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, stream_timeout_ms, 60000,
-          "StreamFeatures: longest a stream stays open before its half-close, in ms; then "
-          "DEADLINE_EXCEEDED.");
+          "StreamFeatures: longest a stream stays open before its half-close, in ms, in "
+          "[1, 86400000]; then DEADLINE_EXCEEDED.");
 ABSL_FLAG(int64_t, stream_idle_timeout_ms, 10000,
-          "StreamFeatures: longest a stream goes without a chunk before its half-close, in ms; "
-          "then DEADLINE_EXCEEDED.");
+          "StreamFeatures: longest a stream goes without a chunk before its half-close, in ms, "
+          "in [1, 86400000]; then DEADLINE_EXCEEDED.");
+
+// Exit status of a setting out of its range (a flag, or a batching field of
+// a package's config.pbtxt), as for a usage error; 1 is every other failure
+// to start (a port in use, a package that cannot load).
+constexpr int kBadSetting = 2;
 
 #ifndef MMFUSE_VERSION
 #define MMFUSE_VERSION "dev"
@@ -97,6 +116,7 @@ int main(int argc, char** argv) {
   mmfuse::server::ServerOptions options;
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
+  options.metrics = absl::GetFlag(FLAGS_metrics);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   options.metrics_host = absl::GetFlag(FLAGS_metrics_host);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
@@ -108,7 +128,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::string> device = mmfuse::model::ResolveDevice(absl::GetFlag(FLAGS_device));
   if (!device.ok()) {
     std::fprintf(stderr, "mmfuse-server: --device: %s\n", std::string(device.status().message()).c_str());
-    return 1;
+    return kBadSetting;
   }
   options.serving.device = *device;
   options.serving.precision = absl::GetFlag(FLAGS_precision);
@@ -132,6 +152,11 @@ int main(int argc, char** argv) {
   options.stream_idle_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_stream_idle_timeout_ms));
   options.version = MMFUSE_VERSION;
 
+  // Every setting is checked before any model loads (Start checks again).
+  if (absl::Status valid = mmfuse::server::ValidateServerOptions(options); !valid.ok()) {
+    std::fprintf(stderr, "mmfuse-server: %s\n", std::string(valid.message()).c_str());
+    return kBadSetting;
+  }
   absl::StatusOr<std::unique_ptr<mmfuse::server::Server>> server =
       mmfuse::server::Server::Start(options);
   if (!server.ok()) {

@@ -31,9 +31,12 @@ struct ClassifyPayload : batching::Payload {
 
 int64_t Micros(absl::Duration d) { return std::max<int64_t>(0, absl::ToInt64Microseconds(d)); }
 
+// A serving option's value: the override when set, else the package's
+// (proto3: 0 = not given), else `fallback`.
 template <typename T>
-T Override(T flag, T from_config) {
-  return flag > 0 ? flag : from_config;
+T Setting(const std::optional<T>& override, T from_package, T fallback) {
+  if (override.has_value()) return *override;
+  return from_package > 0 ? from_package : fallback;
 }
 
 }  // namespace
@@ -130,19 +133,21 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(
   std::unique_ptr<ServedModel> served(new ServedModel(std::move(package), options));
   const v1::BatchingConfig& b = served->config_.batching();
   batching::BatcherOptions batcher;
-  batcher.num_workers = Override<int>(options.workers, batcher.num_workers);
-  batcher.max_batch_size =
-      Override<int>(options.max_batch_size, Override<int>(b.max_batch_size(), batcher.max_batch_size));
-  const int64_t delay_us = Override<int64_t>(options.max_queue_delay_us, b.max_queue_delay_us());
-  if (delay_us > 0) batcher.max_queue_delay = absl::Microseconds(delay_us);
-  batcher.max_queue_size =
-      Override<int>(options.max_queue_size, Override<int>(b.max_queue_size(), batcher.max_queue_size));
-  batcher.max_batch_tokens = Override<int64_t>(options.max_batch_tokens, b.max_batch_tokens());
+  batcher.num_workers = options.workers;
+  batcher.max_batch_size = Setting<int>(options.max_batch_size, b.max_batch_size(),
+                                        batcher.max_batch_size);
+  batcher.max_queue_delay = absl::Microseconds(
+      Setting<int64_t>(options.max_queue_delay_us, b.max_queue_delay_us(),
+                       absl::ToInt64Microseconds(batcher.max_queue_delay)));
+  batcher.max_queue_size = Setting<int>(options.max_queue_size, b.max_queue_size(),
+                                        batcher.max_queue_size);
+  batcher.max_batch_tokens = Setting<int64_t>(options.max_batch_tokens, b.max_batch_tokens(),
+                                              batcher.max_batch_tokens);
   batcher.priority_levels = served->priority_levels_;
   batcher.default_priority = static_cast<int>(
       std::min<uint32_t>(b.default_priority() > 0 ? b.default_priority() - 1 : 0,
                          served->priority_levels_ - 1));
-  const int64_t timeout_ms = Override<int64_t>(options.default_timeout_ms, b.default_timeout_ms());
+  const int64_t timeout_ms = Setting<int64_t>(options.default_timeout_ms, b.default_timeout_ms(), 0);
   if (timeout_ms > 0) batcher.default_timeout = absl::Milliseconds(timeout_ms);
   batcher.allow_timeout_override = options.allow_timeout_override;
   for (uint32_t size : b.preferred_batch_sizes()) batcher.preferred_batch_sizes.push_back(size);
@@ -170,8 +175,7 @@ ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
       mixed_branch_queues_(options.mixed_branch_queues),
       policy_(config_),
       processor_(std::make_unique<Processor>(package_, options.metrics)) {
-  priority_levels_ = std::max<int>(
-      1, Override<int>(options.priority_levels, config_.batching().priority_levels()));
+  priority_levels_ = Setting<int>(options.priority_levels, config_.batching().priority_levels(), 1);
   info_.set_name(config_.name());
   info_.set_version(config_.version());
   for (const v1::ModalityConfig& m : config_.modalities()) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,13 +42,19 @@ struct ServingOptions {
   // Replay CUDA graphs per shape bucket (model/cuda_graphs.h); a GPU and a
   // CUDA LibTorch only.
   bool cuda_graphs = false;
-  int workers = 0;
-  int max_batch_size = 0;
-  int64_t max_queue_delay_us = 0;
-  int max_queue_size = 0;
-  int64_t max_batch_tokens = 0;
-  int priority_levels = 0;
-  int64_t default_timeout_ms = 0;
+  // Batcher worker threads, in common/setting_range.h's ranges::kWorkers.
+  // Default 2.
+  int workers = 2;
+  // Overrides of the package's batching config (ModelConfig.batching);
+  // unset = the package's value, or the batcher's default where the package
+  // leaves it 0. Ranges in common/setting_range.h; server/settings.h checks
+  // them at start.
+  std::optional<int> max_batch_size;
+  std::optional<int64_t> max_queue_delay_us;  // 0 = run a batch at once.
+  std::optional<int> max_queue_size;          // Requests waiting per queue.
+  std::optional<int64_t> max_batch_tokens;
+  std::optional<int> priority_levels;
+  std::optional<int64_t> default_timeout_ms;  // For requests with no deadline.
   // Whether a client's deadline may exceed the default timeout.
   bool allow_timeout_override = true;
   // Load-adaptive gating: raise the bias toward cheap branches while queue

@@ -15,6 +15,7 @@
 #include "server/kserve_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
+#include "server/settings.h"
 
 namespace mmfuse::server {
 
@@ -25,33 +26,13 @@ Server::~Server() { Shutdown(); }
 int Server::metrics_port() const { return metrics_http_ ? metrics_http_->port() : -1; }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
-  if (options.model_dirs.empty() && options.packages.empty()) {
-    return absl::InvalidArgumentError("no model: give at least one model directory");
-  }
+  MMFUSE_RETURN_IF_ERROR(ValidateServerOptions(options));
   FeatureStreamOptions streams;
   streams.limits.max_stream_bytes = options.max_stream_bytes;
   streams.limits.max_chunks = options.max_stream_chunks;
   streams.stream_timeout = options.stream_timeout;
   streams.idle_timeout = options.stream_idle_timeout;
   streams.clock = options.serving.clock;
-  // Checked here to name the ServerOptions fields (and flags).
-  if (options.max_stream_bytes < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_stream_bytes=", options.max_stream_bytes, " must be >= 1"));
-  }
-  if (options.max_stream_chunks < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_stream_chunks=", options.max_stream_chunks, " must be >= 1"));
-  }
-  if (options.stream_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "stream_timeout=", absl::FormatDuration(options.stream_timeout), " must be > 0"));
-  }
-  if (options.stream_idle_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("stream_idle_timeout=",
-                                                   absl::FormatDuration(options.stream_idle_timeout),
-                                                   " must be > 0"));
-  }
   MMFUSE_RETURN_IF_ERROR(ClassifierService::ValidateOptions(streams));
   // Before the models load: a bad certificate path fails in milliseconds.
   MMFUSE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
@@ -132,7 +113,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   health->SetServingStatus(v1::MultimodalClassifier::service_full_name(), true);
   health->SetServingStatus(inference::GRPCInferenceService::service_full_name(), true);
 
-  if (options.metrics_port >= 0) {
+  if (options.metrics) {
     MMFUSE_ASSIGN_OR_RETURN(server->metrics_http_,
                             MetricsHttpServer::Start(options.metrics_host.empty()
                                                          ? options.host

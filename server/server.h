@@ -38,9 +38,12 @@ class ServerMetrics;
 struct ServerOptions {
   // Listen address of the gRPC port. Default all interfaces.
   std::string host = "0.0.0.0";
-  // gRPC port; 0 = any free port (see Server::port()). Default 50051.
+  // gRPC port, in [0, 65535]; 0 = any free port (see Server::port()).
+  // Default 50051.
   int port = 50051;
-  // Metrics port; 0 = any free port, -1 = no metrics endpoint. Default 9464.
+  // Whether to serve /metrics at all. Default true.
+  bool metrics = true;
+  // Metrics port, in [0, 65535]; 0 = any free port. Default 9464.
   int metrics_port = 9464;
   // Listen address of the metrics port (e.g. 127.0.0.1 or an internal
   // interface, to keep /metrics off a public address). Default "" = host.
@@ -54,10 +57,11 @@ struct ServerOptions {
   // Already loaded packages (tests); served after model_dirs.
   std::vector<std::shared_ptr<const model::ModelPackage>> packages;
   ServingOptions serving;
-  // Largest request message accepted; larger ones get RESOURCE_EXHAUSTED
-  // from gRPC. Default 64 MiB.
+  // Largest request message accepted, in [1 KiB, 2 GiB); larger ones get
+  // RESOURCE_EXHAUSTED from gRPC. Default 64 MiB.
   int max_receive_message_bytes = 64 << 20;
-  // Longest Shutdown waits for open calls after draining. Default 30 s.
+  // Longest Shutdown waits for open calls after draining, whole seconds in
+  // [0, 3600]. Default 30 s.
   absl::Duration drain_timeout = absl::Seconds(30);
   // Feature streams (StreamFeatures*; docs/STREAMS.md), checked per chunk:
   // most data bytes one stream carries (4 per float, 2 per half). >= 1.

@@ -5,8 +5,8 @@
 #     occur, and the held-out voices (val-heldout, test-heldout) reach no
 #     other split;
 #   - `mmfuse extract` featurizes every manifest line;
-#   - a fusion model briefly trained on a clean slice scores well above
-#     chance (10 classes).
+#   - on a seeded slice, concat fusion (started from the single-modality
+#     models) beats the best single modality by AVD10_TEST_MARGIN (0.03).
 # Downloads the sources into bench/avd10/cache on first use (needs network
 # access to the Debian archive and the npm registry).
 #
@@ -59,27 +59,50 @@ for split in ("train", "val", "test"):
     assert not voices[split] & held, (split, voices[split] & held)
 PY
 
-# Training data for the accuracy check: the same sources, every modality
-# clean and present, so that a short training (the from-scratch transformer
-# learns slowly on a few hundred samples) tells a working pipeline from a
-# broken one; the benchmark's difficulty is measured by bench/avd10/run.sh.
-build --out "$TMP/clean" --seed 1 --small --train 1000 --val 0 --heldout 0 --val_heldout 0 --missing_rate 0 \
-  --audio_levels 1,0,0 --image_levels 1,0,0 --text_levels 1,0,0
-for split in train test; do
-  "$MMFUSE" extract --manifest "$TMP/clean/$split.jsonl" --featurizers "$CONFIG" \
+# Fusion against each single modality, as bench/avd10/run.sh measures it at
+# full size: the same sources at the clean and medium difficulty levels
+# (hard ones need more data than CI affords), each single-modality model on
+# its modality's samples, then concat fusion started from their encoders
+# (--init_from). Seeded and deterministic; on the 2-core development
+# machine it measured audio 21.9, image 44.5, text 42.7 and fusion 51.0%
+# (+6.5 points; the full run's best fusion leads by 20.4, docs/AVD10.md).
+MARGIN=${AVD10_TEST_MARGIN:-0.03}
+EPOCHS=${AVD10_TEST_EPOCHS:-12}
+build --out "$TMP/slice" --seed 1 --small --train 2000 --val 200 --test 600 --heldout 0 --val_heldout 0 \
+  --audio_levels 1,1,0 --image_levels 1,1,0 --text_levels 1,1,0
+for split in train val test train.audio val.audio test.audio train.image val.image test.image \
+    train.text val.text test.text; do
+  "$MMFUSE" extract --manifest "$TMP/slice/$split.jsonl" --featurizers "$CONFIG" \
     --out "$TMP/$split.mmds" --jobs 2 --progress off --strict 2>"$TMP/extract.log" ||
     { cat "$TMP/extract.log" >&2; fail "extract $split failed"; }
-  lines=$(wc -l <"$TMP/clean/$split.jsonl")
+  lines=$(wc -l <"$TMP/slice/$split.jsonl")
   grep -q "wrote $lines of $lines examples" "$TMP/extract.log" ||
     { cat "$TMP/extract.log" >&2; fail "extract $split did not write all $lines lines"; }
 done
 
-"$MMFUSE" train --config "$CONFIG" --data "$TMP/train.mmds" --out "$TMP/model" \
-  --epochs "${AVD10_TEST_EPOCHS:-15}" --seed 1 >"$TMP/train.log" 2>&1 ||
-  { tail -5 "$TMP/train.log" >&2; fail "train failed"; }
-json=$("$MMFUSE" eval --model_dir "$TMP/model" --data "$TMP/test.mmds" --json)
-echo "$json"
-accuracy=$(sed -E 's/.*"accuracy": ([0-9.]+).*/\1/' <<<"$json")
-awk -v a="$accuracy" 'BEGIN{exit !(a > 0.3)}' ||
-  fail "test accuracy $accuracy is not above 0.3 (chance is 0.1)"
-echo "PASS: test accuracy $accuracy"
+train() {  # name, data, eval data, extra flags
+  "$MMFUSE" train --config "$CONFIG" --data "$TMP/$2.mmds" --eval_data "$TMP/$3.mmds" \
+    --out "$TMP/model-$1" --mode concat --epochs "$EPOCHS" --seed 1 "${@:4}" >"$TMP/train-$1.log" 2>&1 ||
+    { tail -5 "$TMP/train-$1.log" >&2; fail "training $1 failed"; }
+}
+accuracy() {  # model name, test data
+  "$MMFUSE" eval --model_dir "$TMP/model-$1" --data "$TMP/$2.mmds" --json |
+    sed -E 's/.*"accuracy": ([0-9.]+).*/\1/'
+}
+pids=()
+for m in audio image text; do train "$m" "train.$m" "val.$m" & pids+=($!); done
+for pid in "${pids[@]}"; do wait "$pid" || fail "a single-modality training failed"; done
+train fusion train val --init_from \
+  "$TMP/model-audio:expert_full.audio_,$TMP/model-image:expert_full.video_,$TMP/model-text:expert_full.text_"
+
+fusion=$(accuracy fusion test)
+best=0
+for m in audio image text; do
+  single=$(accuracy "$m" "test.$m")
+  echo "$m only: $single"
+  awk -v s="$single" -v b="$best" 'BEGIN{exit !(s > b)}' && best=$single
+done
+echo "fusion: $fusion"
+awk -v f="$fusion" -v b="$best" -v m="$MARGIN" 'BEGIN{exit !(f >= b + m)}' ||
+  fail "fusion accuracy $fusion is not $MARGIN above the best single modality's $best"
+echo "PASS: fusion $fusion, best single modality $best"

@@ -184,7 +184,7 @@ def main():
         server_port, peer_port = free_port(), free_port()
         server = subprocess.Popen(
             [os.path.join(bin_dir, "mmfuse-server"), "--host", "127.0.0.1", "--port",
-             str(server_port), "--metrics_port", "-1", "--model_dir", package, "--workers", "1"],
+             str(server_port), "--nometrics", "--model_dir", package, "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(server)
         peer = subprocess.Popen(

@@ -28,7 +28,7 @@ class BenchLiveServerTest : public ::testing::Test {
     server::ServerOptions options;
     options.host = "127.0.0.1";
     options.port = 0;
-    options.metrics_port = -1;
+    options.metrics = false;
     options.packages.push_back(testing::SmallPackage(/*seed=*/3));
     options.serving.workers = 2;
     absl::StatusOr<std::unique_ptr<server::Server>> server = server::Server::Start(options);

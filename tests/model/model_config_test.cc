@@ -90,7 +90,31 @@ INSTANTIATE_TEST_SUITE_P(
                       "gate.pooling=7 is not one of mean, mean_max"},
         BadConfigCase{"no fusion mode",
                       [](v1::ModelConfig* c) { c->set_fusion_mode(v1::FUSION_MODE_UNSPECIFIED); },
-                      "fusion_mode=0 is not set; choose one of concat, late, mbt, sft, locomt, pmf"}));
+                      "fusion_mode=0 is not set; choose one of concat, late, mbt, sft, locomt, pmf"},
+        // The batching config takes the server flags' ranges (0 = not given).
+        BadConfigCase{"huge batch",
+                      [](v1::ModelConfig* c) { c->mutable_batching()->set_max_batch_size(5000); },
+                      "batching.max_batch_size=5000 is outside [1, 4096]"},
+        BadConfigCase{"long delay",
+                      [](v1::ModelConfig* c) {
+                        c->mutable_batching()->set_max_queue_delay_us(20'000'000);
+                      },
+                      "batching.max_queue_delay_us=20000000 is outside [0, 10000000]"},
+        BadConfigCase{"too many priorities",
+                      [](v1::ModelConfig* c) { c->mutable_batching()->set_priority_levels(17); },
+                      "batching.priority_levels=17 is outside [1, 16]"},
+        BadConfigCase{"default priority beyond the levels",
+                      [](v1::ModelConfig* c) {
+                        c->mutable_batching()->set_priority_levels(2);
+                        c->mutable_batching()->set_default_priority(3);
+                      },
+                      "batching.default_priority=3 is outside [1, 2]"},
+        BadConfigCase{"bucket edges out of order",
+                      [](v1::ModelConfig* c) {
+                        c->mutable_batching()->add_length_bucket_edges(64);
+                        c->mutable_batching()->add_length_bucket_edges(32);
+                      },
+                      "batching.length_bucket_edges must increase from >= 1; 32 follows 64"}));
 
 TEST(ModelConfigTest, BranchesDefaultToOneFullBranch) {
   const std::vector<Branch> branches = ResolveBranches(testing::SmallModelConfig());

@@ -61,7 +61,7 @@ class OverloadTest : public ::testing::Test {
     port_ = testing::FreePort();
     ASSERT_TRUE(server_.Start(
         MMFUSE_SERVER_BINARY,
-        {"--host=127.0.0.1", absl::StrCat("--port=", port_), "--metrics_port=-1",
+        {"--host=127.0.0.1", absl::StrCat("--port=", port_), "--nometrics",
          absl::StrCat("--model_dir=", (dir_ / "model").string()), "--workers=1",
          "--max_batch_size=4", absl::StrCat("--max_queue_size=", kMaxQueueSize),
          absl::StrCat("--default_timeout_ms=", kDefaultTimeoutMs),

@@ -52,7 +52,7 @@ class TlsTest : public ::testing::Test {
   void StartServer(const server::TlsOptions& tls) {
     ASSERT_NE(certs_, nullptr);
     server::ServerOptions options = testing::LoopbackServerOptions();
-    options.metrics_port = -1;
+    options.metrics = false;
     options.serving.workers = 1;
     options.tls = tls;
     absl::StatusOr<std::unique_ptr<server::Server>> server = server::Server::Start(options);
@@ -181,7 +181,7 @@ TEST_F(TlsTest, BadServerTlsOptionsFailAtStartNamingTheField) {
   };
   for (const Case& c : cases) {
     server::ServerOptions options = testing::LoopbackServerOptions();
-    options.metrics_port = -1;
+    options.metrics = false;
     options.tls = c.tls;
     absl::StatusOr<std::unique_ptr<server::Server>> server = server::Server::Start(options);
     ASSERT_FALSE(server.ok()) << c.message;

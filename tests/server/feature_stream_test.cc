@@ -363,17 +363,17 @@ TEST_F(FeatureStreamTest, ScrapeShowsQueueAndProcessMetrics) {
 TEST(FeatureStreamOptionsTest, BadStreamOptionsFailAtStartNamingTheField) {
   ServerOptions options;
   options.port = 0;
-  options.metrics_port = -1;
+  options.metrics = false;
   options.packages.push_back(testing::SmallPackage());
   options.stream_idle_timeout = absl::ZeroDuration();
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
   ASSERT_FALSE(server.ok());
-  EXPECT_THAT(std::string(server.status().message()), HasSubstr("stream_idle_timeout=0"));
+  EXPECT_THAT(std::string(server.status().message()), HasSubstr("--stream_idle_timeout_ms=0 is outside [1, 86400000]"));
   options.stream_idle_timeout = absl::Seconds(1);
   options.max_stream_chunks = 0;
   server = Server::Start(options);
   ASSERT_FALSE(server.ok());
-  EXPECT_THAT(std::string(server.status().message()), HasSubstr("max_stream_chunks=0"));
+  EXPECT_THAT(std::string(server.status().message()), HasSubstr("--max_stream_chunks=0 is outside [1, 1000000000]"));
 }
 
 }  // namespace

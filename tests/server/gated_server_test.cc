@@ -33,7 +33,7 @@ class GatedServerTest : public ::testing::Test {
     ServerOptions options;
     options.host = "127.0.0.1";
     options.port = 0;
-    options.metrics_port = -1;
+    options.metrics = false;
     options.packages.push_back(*package);
     auto server = Server::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();

@@ -317,7 +317,7 @@ TEST_F(ServerTest, ShutdownAnswersLaterRequestsUnavailable) {
 TEST(ServerStartTest, MissingModelFailsAtStartNamingIt) {
   ServerOptions options;
   options.port = 0;
-  options.metrics_port = -1;
+  options.metrics = false;
   options.model_dirs = {"/nonexistent/model"};
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
   ASSERT_FALSE(server.ok());

@@ -42,7 +42,7 @@ class ShutdownTest : public ::testing::Test {
     port_ = testing::FreePort();
     ASSERT_TRUE(server_.Start(
         MMFUSE_SERVER_BINARY,
-        {"--host=127.0.0.1", absl::StrCat("--port=", port_), "--metrics_port=-1",
+        {"--host=127.0.0.1", absl::StrCat("--port=", port_), "--nometrics",
          absl::StrCat("--model_dir=", (dir_ / "model").string()),
          // One worker and a deep queue, so work piles up to be drained.
          "--workers=1", "--max_batch_size=4"},
