@@ -128,7 +128,7 @@ class Batcher::Impl {
     absl::Status rejected;
     {
       absl::MutexLock lock(&mu_);
-      const QueueSet::Key key{task->branch, queues_.BucketFor(task->tokens)};
+      const QueueSet::Key key{task->branch, task->input_group, queues_.BucketFor(task->tokens)};
       const absl::Time now = clock_->Now();
       task->timings.enqueued = now;
       absl::Time deadline = task->deadline;

@@ -22,10 +22,12 @@ BatcherOptions Normalized(BatcherOptions options) {
 QueueSet::QueueSet(const BatcherOptions& options)
     : options_(Normalized(options)) {}
 
+int LengthBucket(const std::vector<int64_t>& edges, int64_t tokens) {
+  return static_cast<int>(std::lower_bound(edges.begin(), edges.end(), tokens) - edges.begin());
+}
+
 int QueueSet::BucketFor(int64_t tokens) const {
-  const std::vector<int64_t>& edges = options_.length_bucket_edges;
-  return static_cast<int>(
-      std::lower_bound(edges.begin(), edges.end(), tokens) - edges.begin());
+  return LengthBucket(options_.length_bucket_edges, tokens);
 }
 
 int64_t QueueSet::QueueSize(const Key& key) const {

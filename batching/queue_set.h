@@ -1,9 +1,9 @@
 // QueueSet: the batcher's waiting tasks and its scheduling policy, without
 // threads or locks (batcher.cc holds the lock and runs the workers).
 //
-// Tasks wait in one queue per (branch, length bucket). Inside a queue they
-// are kept per priority level, each level FIFO, so a batch is homogeneous in
-// branch and bucket but may mix priorities: the queue hands out its most
+// Tasks wait in one queue per (branch, input group, length bucket). Inside a
+// queue they are kept per priority level, each level FIFO, so a batch is
+// homogeneous in branch, inputs present and bucket but may mix priorities: the queue hands out its most
 // urgent tasks first. Urgency of a task is (effective priority, arrival
 // order), where the effective priority is the task's priority, or 0 (top)
 // once it has waited starvation_age (aging).
@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,11 @@ struct QueuedTask {
   absl::Time deadline = absl::InfiniteFuture();
 };
 
+// The length bucket of a task with `tokens` tokens under `edges` (sorted):
+// the index of the first edge >= tokens, or edges.size() (the open last
+// bucket).
+int LengthBucket(const std::vector<int64_t>& edges, int64_t tokens);
+
 // Whether TakeBatch honours the readiness rules or serves any non-empty queue
 // at once (shutdown drains without waiting for max_queue_delay).
 enum class Readiness { kWaitForReady, kDrain };
@@ -51,10 +57,11 @@ class QueueSet {
  public:
   struct Key {
     int branch = 0;
+    uint64_t input_group = 0;
     int bucket = 0;
     bool operator<(const Key& other) const {
-      return std::make_pair(branch, bucket) <
-             std::make_pair(other.branch, other.bucket);
+      return std::tie(branch, input_group, bucket) <
+             std::tie(other.branch, other.input_group, other.bucket);
     }
   };
 
@@ -64,8 +71,7 @@ class QueueSet {
   QueueSet(const QueueSet&) = delete;
   QueueSet& operator=(const QueueSet&) = delete;
 
-  // The length bucket of a task with `tokens` tokens: the index of the first
-  // edge >= tokens, or the number of edges (the open last bucket).
+  // LengthBucket under the options' length_bucket_edges.
   int BucketFor(int64_t tokens) const;
 
   // Tasks waiting, all queues.

@@ -36,6 +36,12 @@ struct Task {
   // all tasks of a batch share the branch (the gate's choice of modality
   // subset), so the batch computes exactly the encoders it needs. >= 0.
   int branch = 0;
+  // The shape of the task's inputs, as an opaque key: the server derives it
+  // from the modalities the request carries and their length buckets
+  // (model::BatchingKeyOf). Tasks of a batch share it too, so a batch never
+  // runs an encoder for an input some of its samples lack, and pads each
+  // input little. Default 0 (every task alike).
+  uint64_t input_group = 0;
   // Cost proxy used for length buckets and the per-batch token bound: the
   // number of tokens the branch runs for this sample. >= 1.
   int64_t tokens = 1;

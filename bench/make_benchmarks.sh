@@ -5,7 +5,7 @@
 #  2. mmfuse-server throughput at saturation over loopback (closed loop), and
 #     its ratio to 1;
 #  3. latency p50/p99 at 50% of saturation (open loop, Poisson);
-#  4. batching on (max batch 16) against off (max batch 1), same load;
+#  4. batching on (the package's) against off (max batch 1), same load;
 #  5. gating on (budget BALANCED) against off (ACCURATE) on a gated package:
 #     throughput and mean GFLOPs/request (from the server's own counters);
 #  6. the Python peer (bench/peer) against mmfuse at the same loads, and an
@@ -162,8 +162,8 @@ stop "$PEER_PID"
 stop "$MMFUSE_PID"
 
 # --- 4. Batching on and off --------------------------------------------------
-log "4. batching on (max batch 16, 1000 us) and off (max batch 1) at concurrency $SAT_C"
-start_server server_batching_on models/default --workers "$WORKERS" --max_batch_size 16 --max_queue_delay_us 1000
+log "4. batching on (the package's: max batch 16, no delay, length ratio 2) and off (max batch 1) at concurrency $SAT_C"
+start_server server_batching_on models/default --workers "$WORKERS"
 bench batching_on "$SERVER_ADDR" "$DATA" --concurrency "$SAT_C"
 stop "$SERVER_PID"
 start_server server_batching_off models/default --workers "$WORKERS" --max_batch_size 1

@@ -1,5 +1,6 @@
 #include "model/model_config.h"
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -125,6 +126,11 @@ absl::Status ValidateBatchingConfig(const v1::BatchingConfig& b) {
   MMFUSE_RETURN_IF_ERROR(CheckGiven("default_priority", b.default_priority(), {1, levels}));
   MMFUSE_RETURN_IF_ERROR(
       CheckGiven("default_timeout_ms", b.default_timeout_ms(), ranges::kDefaultTimeoutMs));
+  if (b.length_bucket_ratio() != 0 &&
+      !(b.length_bucket_ratio() >= 1.05f && b.length_bucket_ratio() <= 16)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batching.length_bucket_ratio=", b.length_bucket_ratio(), " is outside [1.05, 16] (0 = none)"));
+  }
   uint64_t previous = 0;
   for (uint64_t edge : b.length_bucket_edges()) {
     if (edge <= previous) {
@@ -243,6 +249,28 @@ std::vector<int64_t> FramesOf(const v1::ModelConfig& config,
     if (it != features.end()) frames[m] = it->second.frames();
   }
   return frames;
+}
+
+BatchingKey BatchingKeyOf(const Branch& branch, const std::vector<int64_t>& frames,
+                          double bucket_ratio) {
+  BatchingKey key;
+  const double log_ratio = bucket_ratio > 1 ? std::log(bucket_ratio) : 0;
+  for (int m : branch.modalities) {
+    // 0 = absent, 1 + k = present in bucket [r^k, r^(k+1)). A bucket index
+    // stays below the radix (frames <= 65536, r >= 1.05), so keys never
+    // collide up to 6 modalities; beyond, two groups may share a key, which
+    // costs padding, never a wrong answer.
+    uint64_t bucket = 0;
+    if (frames[m] > 0) {
+      bucket = 1;
+      if (log_ratio > 0) {
+        bucket += static_cast<uint64_t>(std::log(static_cast<double>(frames[m])) / log_ratio);
+      }
+      key.tokens += 1 + frames[m];
+    }
+    key.input_group = key.input_group * 1024 + bucket;
+  }
+  return key;
 }
 
 std::vector<Branch> ResolveBranches(const v1::ModelConfig& config) {

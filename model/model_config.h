@@ -59,6 +59,19 @@ struct Branch {
   std::vector<int> modalities;
 };
 
+// How the batcher groups a request for `branch` (server/served_model.cc):
+// its input group, a key equal for requests that carry the same modalities
+// of the branch with frame counts in the same geometric buckets of ratio
+// `bucket_ratio` (batching.length_bucket_ratio; <= 1 = presence only), and
+// the tokens the branch computes for it (a class token and the frames of
+// each present modality). `frames` is FramesOf's (0 = absent).
+struct BatchingKey {
+  uint64_t input_group = 0;
+  int64_t tokens = 0;
+};
+BatchingKey BatchingKeyOf(const Branch& branch, const std::vector<int64_t>& frames,
+                          double bucket_ratio);
+
 // The config's branches, or the single branch "full" with every modality.
 std::vector<Branch> ResolveBranches(const v1::ModelConfig& config);
 

@@ -21,6 +21,20 @@ struct TransformerLayerOptions {
   double dropout = 0.0;  // Training only.
 };
 
+// Whether layers running inference on the CPU in fp32 use ATen's fused
+// encoder-layer kernel (at::_transformer_encoder_layer_fwd: one call for
+// the whole layer, packed QKV, no per-op dispatch) instead of the op-by-op
+// forward, for a batch with no padding (a batch of one, or of equal
+// lengths). On by default; both give the same outputs within 1e-5
+// (TransformerLayerTest). The op-by-op forward runs in training, with
+// gradients, on other devices and number formats, and for padded batches
+// (with a key-padding mask the 1.13 CPU kernel measured slower).
+// Process-wide; for tests and benchmarks.
+void SetFusedInferenceLayers(bool enabled);
+bool FusedInferenceLayers();
+// Layer forwards that ran the fused kernel so far, all threads.
+int64_t FusedInferenceLayerCalls();
+
 class TransformerLayerImpl : public torch::nn::Module {
  public:
   explicit TransformerLayerImpl(const TransformerLayerOptions& options);
@@ -30,8 +44,13 @@ class TransformerLayerImpl : public torch::nn::Module {
   // padded positions hold finite values of no meaning.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding);
 
+
  private:
   torch::Tensor FeedForward(const torch::Tensor& h);
+  bool CanRunFused(const torch::Tensor& x, const torch::Tensor& padding) const;
+  // The fused kernel on a contiguous [B, T, D] without padding; counts no
+  // multiply-adds (forward does).
+  torch::Tensor ForwardFused(const torch::Tensor& x);
 
   TransformerLayerOptions options_;
   torch::nn::LayerNorm attention_norm_{nullptr};
@@ -43,6 +62,7 @@ class TransformerLayerImpl : public torch::nn::Module {
   torch::nn::Dropout dropout_{nullptr};
 };
 TORCH_MODULE(TransformerLayer);
+
 
 }  // namespace mmfuse::model
 

@@ -57,6 +57,9 @@ ABSL_FLAG(std::optional<int64_t>, max_batch_tokens, std::nullopt,
 ABSL_FLAG(std::optional<int64_t>, default_timeout_ms, std::nullopt,
           "Timeout for requests without a deadline, in ms, in [1, 86400000]; absent = the "
           "package's value (none).");
+ABSL_FLAG(std::optional<double>, length_bucket_ratio, std::nullopt,
+          "Per modality, requests batch only with requests whose frame count is in the same "
+          "geometric bucket of this ratio, in [1.05, 16], 0 = none; absent = the package's value.");
 ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
           "Largest request message, in bytes, in [1024, 2147483647].");
 ABSL_FLAG(bool, allow_timeout_override, true,
@@ -139,6 +142,7 @@ int main(int argc, char** argv) {
   options.serving.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
   options.serving.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
   options.serving.default_timeout_ms = absl::GetFlag(FLAGS_default_timeout_ms);
+  options.serving.length_bucket_ratio = absl::GetFlag(FLAGS_length_bucket_ratio);
   options.serving.allow_timeout_override = absl::GetFlag(FLAGS_allow_timeout_override);
   options.serving.adaptive_load_bias = absl::GetFlag(FLAGS_adaptive_gating);
   options.serving.mixed_branch_queues = absl::GetFlag(FLAGS_mixed_branch_queues);

@@ -173,6 +173,7 @@ ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
       labels_(package_->labels),
       metrics_(options.metrics),
       mixed_branch_queues_(options.mixed_branch_queues),
+      bucket_ratio_(options.length_bucket_ratio.value_or(config_.batching().length_bucket_ratio())),
       policy_(config_),
       processor_(std::make_unique<Processor>(package_, options.metrics)) {
   priority_levels_ = Setting<int>(options.priority_levels, config_.batching().priority_levels(), 1);
@@ -249,12 +250,15 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
   }
   payload->gate_ran = choice->gate_ran;
   payload->branch = choice->branch;
-  int64_t tokens = 0;
-  for (int m : policy_.branches()[choice->branch].modalities) tokens += 1 + payload->frames[m];
+  const model::BatchingKey key =
+      model::BatchingKeyOf(policy_.branches()[choice->branch], payload->frames, bucket_ratio_);
 
   auto task = std::make_unique<batching::Task>();
-  task->branch = mixed_branch_queues_ ? 0 : choice->branch;  // The queue it joins.
-  task->tokens = std::max<int64_t>(1, tokens);
+  // The queue it joins: its branch and the modalities it carries, so that
+  // no encoder runs for a batch's absent inputs. Mixed queues know neither.
+  task->branch = mixed_branch_queues_ ? 0 : choice->branch;
+  task->input_group = mixed_branch_queues_ ? 0 : key.input_group;
+  task->tokens = std::max<int64_t>(1, key.tokens);
   task->priority = request->priority() == 0 ? -1 : static_cast<int>(request->priority()) - 1;
   task->deadline = call.deadline;
   task->is_cancelled = call.is_cancelled;

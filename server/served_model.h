@@ -55,6 +55,9 @@ struct ServingOptions {
   std::optional<int64_t> max_batch_tokens;
   std::optional<int> priority_levels;
   std::optional<int64_t> default_timeout_ms;  // For requests with no deadline.
+  // Per-modality geometric length buckets (batching.length_bucket_ratio):
+  // 0 = none, else in [1.05, 16].
+  std::optional<double> length_bucket_ratio;
   // Whether a client's deadline may exceed the default timeout.
   bool allow_timeout_override = true;
   // Load-adaptive gating: raise the bias toward cheap branches while queue
@@ -122,6 +125,7 @@ class ServedModel {
   int priority_levels_ = 1;
   ServerMetrics* metrics_;
   bool mixed_branch_queues_;
+  double bucket_ratio_;  // Of the length buckets per modality; 0 = none.
   model::BranchPolicy policy_;
   std::atomic<double> load_bias_{0};
   std::unique_ptr<batching::LoadBiasController> load_bias_controller_;  // Null = off.

@@ -38,6 +38,11 @@ absl::Status CheckServing(const ServingOptions& s) {
   MMFUSE_RETURN_IF_ERROR(CheckIfSet("--priority_levels", s.priority_levels, ranges::kPriorityLevels));
   MMFUSE_RETURN_IF_ERROR(
       CheckIfSet("--default_timeout_ms", s.default_timeout_ms, ranges::kDefaultTimeoutMs));
+  if (s.length_bucket_ratio.has_value() && *s.length_bucket_ratio != 0 &&
+      !(*s.length_bucket_ratio >= 1.05 && *s.length_bucket_ratio <= 16)) {
+    return absl::InvalidArgumentError(absl::StrCat("--length_bucket_ratio=", *s.length_bucket_ratio,
+                                                   " is outside [1.05, 16] (0 = none)"));
+  }
   if (s.adaptive_load_bias) {
     MMFUSE_RETURN_IF_ERROR(CheckDuration("--target_queue_wait_us", s.load_bias.target_wait,
                                          absl::Microseconds(1), ranges::kTargetQueueWaitUs));

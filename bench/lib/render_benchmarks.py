@@ -217,11 +217,13 @@ def section_batching(raw):
         "## 4. Batching on and off",
         "",
         "Same package, same closed-loop load (the saturating concurrency of section 2), "
-        "servers started one after the other. On: %s; off: %s; load: %s" % (
+        "servers started one after the other. On (the default package's batching: max "
+        "batch 16, no delay, batches by the modalities present and lengths within a factor "
+        "2; section 4b): %s; off: %s; load: %s" % (
             raw.command("server_batching_on"), raw.command("server_batching_off"),
             raw.command("batching_on")),
         "",
-        step_table([on, off], ["on (max batch 16, 1000 µs)", "off (max batch 1)"]),
+        step_table([on, off], ["on (the package's batching)", "off (max batch 1)"]),
         "",
         "Batching on gives **%.2fx** the throughput of batching off (p99 %s against %s)." % (
             ratio, ms(on["p99_us"]), ms(off["p99_us"])),
@@ -503,6 +505,15 @@ def section_avd10(previous):
         "Run `bench/avd10/run.sh` (docs/AVD10.md).")
 
 
+def section_batch_shapes(previous):
+    return kept_section(
+        previous, "## 4b. Batches as the batcher forms them",
+        "Not remade by `bench/make_benchmarks.sh` (each table alternates its configurations "
+        "several times, about six minutes together); kept from the last runs of "
+        "`bench/batching_breakdown.sh` and `bench/served_batching_ab.sh`.",
+        "Run `bench/batching_breakdown.sh` and `bench/served_batching_ab.sh`.")
+
+
 def section_cpu_share(previous):
     return kept_section(
         previous, "## Where the served time goes",
@@ -564,7 +575,8 @@ def main():
     img_link = os.path.relpath(args.img, os.path.dirname(os.path.abspath(args.doc)))
     summary = []
     serving, sat = section_serving(raw, summary)
-    body = (serving + section_half_load(raw, sat) + section_batching(raw) + section_gating(raw) +
+    body = (serving + section_half_load(raw, sat) + section_batching(raw) +
+            section_batch_shapes(args.previous) + section_gating(raw) +
             section_queues(raw) +
             section_peer(raw, img_link, summary) + section_kserve(raw) + section_fusion(raw) +
             section_accuracy(args.previous) + section_avd10(args.previous) + section_batcher(raw) +

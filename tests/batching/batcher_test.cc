@@ -109,6 +109,7 @@ class Outcomes {
 struct Spec {
   explicit Spec(int64_t id) : id(id) {}
   Spec& Branch(int value) { branch = value; return *this; }
+  Spec& InputGroup(uint64_t value) { input_group = value; return *this; }
   Spec& Tokens(int64_t value) { tokens = value; return *this; }
   Spec& Priority(int value) { priority = value; return *this; }
   Spec& Deadline(absl::Time value) { deadline = value; return *this; }
@@ -119,6 +120,7 @@ struct Spec {
 
   int64_t id;
   int branch = 0;
+  uint64_t input_group = 0;
   int64_t tokens = 1;
   int priority = -1;
   absl::Time deadline = absl::InfiniteFuture();
@@ -153,6 +155,7 @@ class BatcherTest : public ::testing::Test {
   std::unique_ptr<Task> MakeTask(const Spec& spec) {
     auto task = std::make_unique<Task>();
     task->branch = spec.branch;
+    task->input_group = spec.input_group;
     task->tokens = spec.tokens;
     task->priority = spec.priority;
     task->deadline = spec.deadline;
@@ -367,6 +370,27 @@ TEST_F(BatcherTest, KeepsBatchesHomogeneousInBranchAndBucket) {
     }
   }
   for (int64_t i = 0; i < id; ++i) EXPECT_TRUE(outcomes_.Await(i).ok());
+}
+
+// Samples that carry different inputs (here: group 1 = audio only, 3 =
+// audio and video) never share a batch, even in one branch and bucket, so
+// no batch pads an input for the samples that lack it.
+TEST_F(BatcherTest, KeepsBatchesHomogeneousInTheInputsPresent) {
+  BatcherOptions options = BaseOptions();
+  options.max_batch_size = 8;
+  options.max_queue_delay = absl::Hours(1);
+  Start(options);
+  for (int64_t id = 0; id < 12; ++id) Submit(Spec(id).InputGroup(id % 3 == 0 ? 1 : 3));
+  batcher_->Shutdown();  // drains every queue
+  std::vector<RecordedBatch> batches = processor_.Batches();
+  ASSERT_EQ(batches.size(), 2u);
+  std::vector<int> sizes;
+  for (const RecordedBatch& batch : batches) {
+    sizes.push_back(batch.size());
+    for (int i = 1; i < batch.size(); ++i) EXPECT_EQ(batch.input_groups[i], batch.input_groups[0]);
+  }
+  EXPECT_THAT(sizes, ::testing::UnorderedElementsAre(4, 8));
+  for (int64_t i = 0; i < 12; ++i) EXPECT_TRUE(outcomes_.Await(i).ok());
 }
 
 TEST_F(BatcherTest, RejectsAtOnceWhenQueueIsFull) {

@@ -114,7 +114,36 @@ INSTANTIATE_TEST_SUITE_P(
                         c->mutable_batching()->add_length_bucket_edges(64);
                         c->mutable_batching()->add_length_bucket_edges(32);
                       },
-                      "batching.length_bucket_edges must increase from >= 1; 32 follows 64"}));
+                      "batching.length_bucket_edges must increase from >= 1; 32 follows 64"},
+        BadConfigCase{"bucket ratio too fine",
+                      [](v1::ModelConfig* c) { c->mutable_batching()->set_length_bucket_ratio(1.01f); },
+                      "batching.length_bucket_ratio=1.01 is outside [1.05, 16] (0 = none)"}));
+
+// The batcher's grouping key: equal for requests that carry the same
+// modalities with lengths in the same geometric buckets, different otherwise;
+// tokens count the class token and frames of present modalities only.
+TEST(BatchingKeyTest, GroupsByModalitiesPresentAndLengthBucket) {
+  const Branch full{"full", {0, 1, 2}};
+  const BatchingKey all = BatchingKeyOf(full, {16, 8, 4}, 2);
+  EXPECT_EQ(all.tokens, 17 + 9 + 5);
+  // Same buckets of ratio 2 ([16, 32), [8, 16), [4, 8)): same group.
+  EXPECT_EQ(BatchingKeyOf(full, {31, 15, 7}, 2).input_group, all.input_group);
+  // One modality in the next bucket, or absent: another group each.
+  EXPECT_NE(BatchingKeyOf(full, {32, 8, 4}, 2).input_group, all.input_group);
+  const BatchingKey no_video = BatchingKeyOf(full, {16, 0, 4}, 2);
+  EXPECT_NE(no_video.input_group, all.input_group);
+  EXPECT_EQ(no_video.tokens, 17 + 5);
+  // Presence only (ratio 0): any lengths, one group per set of modalities.
+  EXPECT_EQ(BatchingKeyOf(full, {16, 8, 4}, 0).input_group,
+            BatchingKeyOf(full, {60, 30, 20}, 0).input_group);
+  EXPECT_NE(BatchingKeyOf(full, {16, 0, 4}, 0).input_group,
+            BatchingKeyOf(full, {16, 8, 4}, 0).input_group);
+  // A branch sees only its own modalities.
+  const Branch audio{"audio", {0}};
+  EXPECT_EQ(BatchingKeyOf(audio, {16, 8, 4}, 2).input_group,
+            BatchingKeyOf(audio, {16, 0, 0}, 2).input_group);
+  EXPECT_EQ(BatchingKeyOf(audio, {16, 8, 4}, 2).tokens, 17);
+}
 
 TEST(ModelConfigTest, BranchesDefaultToOneFullBranch) {
   const std::vector<Branch> branches = ResolveBranches(testing::SmallModelConfig());

@@ -45,6 +45,7 @@ expect_bad "--max_stream_bytes=0 is outside [1, 1099511627776]" --max_stream_byt
 expect_bad "--max_stream_chunks=-2 is outside [1, 1000000000]" --max_stream_chunks=-2
 expect_bad "--stream_timeout_ms=0 is outside [1, 86400000]" --stream_timeout_ms=0
 expect_bad "--stream_idle_timeout_ms=-1 is outside [1, 86400000]" --stream_idle_timeout_ms=-1
+expect_bad "--length_bucket_ratio=1.01 is outside [1.05, 16] (0 = none)" --length_bucket_ratio=1.01
 expect_bad "--host is empty" --host=
 expect_bad "--device: device \"tpu\" is not one of" --device=tpu
 

@@ -13,6 +13,7 @@ std::vector<absl::Status> FakeProcessor::ProcessBatch(
     const auto* payload = dynamic_cast<const FakePayload*>(task->payload.get());
     record.ids.push_back(payload != nullptr ? payload->id : -1);
     record.branches.push_back(task->branch);
+    record.input_groups.push_back(task->input_group);
     record.tokens.push_back(task->tokens);
     record.priorities.push_back(task->priority);
   }

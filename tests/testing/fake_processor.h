@@ -43,6 +43,7 @@ inline int64_t FakeResultFor(int64_t id) { return id * 31 + 7; }
 struct RecordedBatch {
   std::vector<int64_t> ids;  // FakePayload::id, -1 for a missing payload
   std::vector<int> branches;
+  std::vector<uint64_t> input_groups;
   std::vector<int64_t> tokens;
   std::vector<int> priorities;
   int size() const { return static_cast<int>(ids.size()); }
