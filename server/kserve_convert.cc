@@ -263,6 +263,11 @@ absl::StatusOr<InferCall> ToInferCall(const ModelInferRequest& request,
   InferCall call;
   call.request.set_request_id(request.id());
   call.request.set_top_k(config.num_classes());
+  // Named in this protocol's words (the native validator would say "features").
+  if (request.inputs_size() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inputs is empty: send at least one input (the model takes ", InputNames(config), ")"));
+  }
   const bool raw = request.raw_input_contents_size() > 0;
   if (raw && request.raw_input_contents_size() != request.inputs_size()) {
     return absl::InvalidArgumentError(

@@ -429,7 +429,8 @@ TEST_F(KServeServiceTest, BadRequestsGetClearErrorsAndTheServerGoesOn) {
          r->clear_inputs();
          r->clear_raw_input_contents();
        },
-       grpc::StatusCode::INVALID_ARGUMENT, "features is empty"},
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "inputs is empty: send at least one input (the model takes audio, video, text)"},
   };
   const v1::ClassifyRequest sample = Sample(6);
   for (const BadCase& bad : cases) {
