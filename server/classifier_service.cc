@@ -16,12 +16,10 @@
 #include "server/metrics.h"
 #include "server/ordered_stream_reactor.h"
 #include "server/stream_timer.h"
+#include "server/unary_reactor.h"
 
 namespace mmfuse::server {
 namespace {
-
-// Every refusal while draining says this (clients and tests match it).
-constexpr char kShuttingDown[] = "server is shutting down";
 
 // The part of a feature stream shared by StreamFeatures and
 // StreamFeaturesInteractive: routing on the first chunk, assembly, the
@@ -46,7 +44,10 @@ class FeatureStream {
     // own handoff is invisible to ThreadSanitizer.
     refs_.store(2, std::memory_order_release);
   }
-  virtual ~FeatureStream() { service_->StreamClosed(); }
+  virtual ~FeatureStream() {
+    service_->open_calls()->Leave(this);
+    service_->StreamClosed();
+  }
 
   FeatureStream(const FeatureStream&) = delete;
   FeatureStream& operator=(const FeatureStream&) = delete;
@@ -61,7 +62,20 @@ class FeatureStream {
   // half-close). Runs once, on the read reaction.
   virtual void Submit(v1::ClassifyRequest request, absl::Time received) = 0;
 
-  // Call last in the derived constructor, after the first StartRead.
+  // Call last in the derived constructor, after ArmTimer: from then on
+  // shutdown may end the stream. One that opens once shutdown has begun
+  // ends at once.
+  void JoinOpenCalls() {
+    const bool joined = service_->open_calls()->Join(
+        this, {[this] { return TryRef(); },
+               [this] {
+                 Drain();
+                 Unref();
+               }});
+    if (!joined) Drain();
+  }
+
+  // Call in the derived constructor, after the first StartRead.
   void ArmTimer() {
     std::shared_ptr<FeatureStream> ref(this, [](FeatureStream* stream) { stream->Unref(); });
     const FeatureStreamOptions& options = service_->stream_options();
@@ -92,6 +106,17 @@ class FeatureStream {
   }
 
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // A reference for OpenCalls::DrainAll, unless the last one is gone.
+  bool TryRef() {
+    int refs = refs_.load(std::memory_order_acquire);
+    while (refs > 0) {
+      if (refs_.compare_exchange_weak(refs, refs + 1, std::memory_order_acq_rel)) return true;
+    }
+    return false;
+  }
+  // Shutdown: a stream still reading (uploading) ends UNAVAILABLE now; one
+  // whose request is already submitted is answered as usual.
+  void Drain() { EndReading(service_->RefuseShuttingDown(), service_->clock()->Now()); }
   void Unref() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
@@ -176,8 +201,9 @@ class FeatureStream {
       const char* reason = status.code() == absl::StatusCode::kResourceExhausted ? "stream_limit"
                            : status.code() == absl::StatusCode::kDeadlineExceeded
                                ? "stream_timeout"
-                           : status.code() == absl::StatusCode::kCancelled ? "cancelled"
-                                                                          : "invalid";
+                           : status.code() == absl::StatusCode::kCancelled   ? "cancelled"
+                           : status.code() == absl::StatusCode::kUnavailable ? "unavailable"
+                                                                            : "invalid";
       service_->metrics()->RecordRejected(model_->name(), reason);
     }
     service_->RecordFinished(model_label(), status, received);
@@ -280,6 +306,7 @@ class FeatureStreamReactor final : public grpc::ServerReadReactor<v1::FeatureChu
       : FeatureStream(service, context), response_(response) {
     StartRead(&chunk_);
     ArmTimer();
+    JoinOpenCalls();
   }
 
   void OnReadDone(bool ok) override {
@@ -291,7 +318,12 @@ class FeatureStreamReactor final : public grpc::ServerReadReactor<v1::FeatureChu
     if (AddChunk(chunk_) == ChunkOutcome::kReadMore) StartRead(&chunk_);
   }
 
-  void OnDone() override { Done(); }
+  void OnDone() override {
+    if (answered_ok_.load(std::memory_order_acquire) && context_->IsCancelled()) {
+      service_->open_calls()->RecordUndelivered(1);
+    }
+    Done();
+  }
 
  private:
   void End(const absl::Status& status) override { Finish(ToGrpcStatus(status)); }
@@ -305,6 +337,7 @@ class FeatureStreamReactor final : public grpc::ServerReadReactor<v1::FeatureChu
     service_->Admit(model_, &request_, response_, MakeCallContext(context_, received),
                     [this, received](absl::Status status) {
                       service_->RecordFinished(model_->name(), status, received);
+                      answered_ok_.store(status.ok(), std::memory_order_release);
                       Finish(ToGrpcStatus(status));
                       Unref();  // Last: the stream may be gone after it.
                     });
@@ -313,6 +346,7 @@ class FeatureStreamReactor final : public grpc::ServerReadReactor<v1::FeatureChu
   v1::ClassifyResponse* const response_;  // gRPC's, valid until OnDone
   v1::FeatureChunk chunk_;                // target of the one read in flight
   v1::ClassifyRequest request_;           // the assembled sample, once submitted
+  std::atomic<bool> answered_ok_{false};  // Finish carried a computed answer
 };
 
 // One StreamFeaturesInteractive call: as FeatureStreamReactor, plus an
@@ -331,6 +365,7 @@ class InteractiveStreamReactor final
       : FeatureStream(service, context) {
     StartRead(&chunk_);
     ArmTimer();
+    JoinOpenCalls();
   }
 
   void OnReadDone(bool ok) override {
@@ -382,7 +417,15 @@ class InteractiveStreamReactor final
                            service_->clock()->Now());
   }
 
-  void OnDone() override { Done(); }
+  void OnDone() override {
+    int64_t dropped;
+    {
+      absl::MutexLock lock(&mu_);
+      dropped = writes_.dropped();
+    }
+    service_->open_calls()->RecordUndelivered(dropped);
+    Done();
+  }
 
  private:
   struct Classification {
@@ -563,8 +606,18 @@ void ClassifierService::ShutdownModels() {
 }
 
 absl::StatusOr<ServedModel*> ClassifierService::Route(const std::string& name) const {
-  if (draining_.load()) return absl::UnavailableError(kShuttingDown);
+  if (draining_.load()) return RefuseShuttingDown();
   return Find(name);
+}
+
+absl::Status ClassifierService::RefuseShuttingDown() const {
+  last_refusal_ns_.store(absl::ToUnixNanos(absl::Now()));
+  return absl::UnavailableError(kShuttingDownMessage);
+}
+
+absl::Time ClassifierService::last_refusal() const {
+  const int64_t ns = last_refusal_ns_.load();
+  return ns == 0 ? absl::InfinitePast() : absl::FromUnixNanos(ns);
 }
 
 absl::StatusOr<ServedModel*> ClassifierService::Find(const std::string& name) const {
@@ -584,14 +637,19 @@ ClassifierService::Counts ClassifierService::counts() const {
   counts.accepted = accepted_.load();
   counts.answered = answered_.load();
   counts.answered_ok = answered_ok_.load();
+  counts.undelivered = open_calls_.undelivered();
   return counts;
 }
 
 void ClassifierService::StartDraining() {
-  absl::MutexLock lock(&admission_mu_);
-  draining_.store(true);
-  admission_mu_.Await(absl::Condition(
-      +[](int* admitting) { return *admitting == 0; }, &admitting_));
+  {
+    absl::MutexLock lock(&admission_mu_);
+    draining_.store(true);
+    admission_mu_.Await(absl::Condition(
+        +[](int* admitting) { return *admitting == 0; }, &admitting_));
+  }
+  // After draining_: a stream's last reads are refused, so its drain ends.
+  open_calls_.DrainAll();
 }
 
 void ClassifierService::Admit(ServedModel* model, const v1::ClassifyRequest* request,
@@ -604,7 +662,7 @@ void ClassifierService::Admit(ServedModel* model, const v1::ClassifyRequest* req
     if (admitted) ++admitting_;
   }
   if (!admitted) {
-    done(absl::UnavailableError(kShuttingDown));
+    done(RefuseShuttingDown());
     return;
   }
   accepted_.fetch_add(1);
@@ -634,17 +692,17 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
                                                       const v1::ClassifyRequest* request,
                                                       v1::ClassifyResponse* response) {
   const absl::Time received = absl::Now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new UnaryReactor(context, &open_calls_);
   absl::StatusOr<ServedModel*> model = Route(request->model());
   if (!model.ok()) {
     RecordFinished(request->model(), model.status(), received);
-    reactor->Finish(ToGrpcStatus(model.status()));
+    reactor->FinishWith(ToGrpcStatus(model.status()));
     return reactor;
   }
   Admit(*model, request, response, MakeCallContext(context, received),
         [this, reactor, request, received](absl::Status status) {
           RecordFinished(request->model(), status, received);
-          reactor->Finish(ToGrpcStatus(status));
+          reactor->FinishWith(ToGrpcStatus(status));
         });
   return reactor;
 }
@@ -679,7 +737,7 @@ ClassifierService::ClassifyStream(grpc::CallbackServerContext* context) {
     response->set_request_id(request.request_id());
   };
   return new OrderedStreamReactor<v1::ClassifyRequest, v1::ClassifyResponse>(
-      context, kMaxStreamInflight, std::move(submit), std::move(answer));
+      context, kMaxStreamInflight, &open_calls_, std::move(submit), std::move(answer));
 }
 
 grpc::ServerReadReactor<v1::FeatureChunk>* ClassifierService::StreamFeatures(

@@ -28,6 +28,7 @@
 #include "mmfuse/v1/classifier.grpc.pb.h"
 #include "server/feature_assembler.h"
 #include "server/metrics.h"
+#include "server/open_calls.h"
 #include "server/served_model.h"
 
 namespace mmfuse::server {
@@ -70,10 +71,18 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
   void AddModel(std::unique_ptr<ServedModel> model);
   const std::map<std::string, std::unique_ptr<ServedModel>>& models() const { return models_; }
 
-  // From now on every new request is answered UNAVAILABLE. Returns once
-  // the admissions in progress (Admit) have queued their requests, so the
-  // ShutdownModels that follows computes every accepted request.
+  // From now on every new request is answered UNAVAILABLE, and every open
+  // stream stops reading, answers what it has read and ends UNAVAILABLE
+  // (OpenCalls). Returns once the admissions in progress (Admit) have
+  // queued their requests, so the ShutdownModels that follows computes
+  // every accepted request.
   void StartDraining();
+  // Once draining, the last time a new request or stream was refused as
+  // shutting down (InfinitePast if none was): shutdown waits for a quiet
+  // moment before gRPC's own shutdown, which cancels the calls it has not
+  // handed to the service yet (a bare CANCELLED, which clients do not
+  // retry).
+  absl::Time last_refusal() const;
   // Finishes every accepted request (drains each model's batcher).
   void ShutdownModels();
 
@@ -111,6 +120,8 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
     int64_t accepted = 0;
     int64_t answered = 0;
     int64_t answered_ok = 0;
+    // Answers computed that never reached their client (OpenCalls).
+    int64_t undelivered = 0;
   };
   Counts counts() const;
 
@@ -137,6 +148,11 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
   StreamTimer* stream_timer() const { return timer_.get(); }
   void StreamOpened();
   void StreamClosed();
+  // Every streaming call joins it; unary calls count undelivered answers.
+  OpenCalls* open_calls() { return &open_calls_; }
+  const OpenCalls* open_calls() const { return &open_calls_; }
+  // Records a refusal as shutting down (see last_refusal) and returns it.
+  absl::Status RefuseShuttingDown() const;
 
  private:
   ServerMetrics* metrics_;
@@ -150,6 +166,8 @@ class ClassifierService final : public v1::MultimodalClassifier::CallbackService
   std::atomic<int64_t> accepted_{0};
   std::atomic<int64_t> answered_{0};
   std::atomic<int64_t> answered_ok_{0};
+  mutable std::atomic<int64_t> last_refusal_ns_{0};  // absl::ToUnixNanos; 0 = none
+  OpenCalls open_calls_;
   mutable absl::Mutex streams_mu_;
   int64_t open_streams_ ABSL_GUARDED_BY(streams_mu_) = 0;
   // Declared last, destroyed first: dropping its callbacks may free streams,

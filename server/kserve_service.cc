@@ -9,6 +9,7 @@
 #include "server/kserve_convert.h"
 #include "server/metrics.h"
 #include "server/ordered_stream_reactor.h"
+#include "server/unary_reactor.h"
 
 namespace mmfuse::server {
 namespace {
@@ -76,9 +77,9 @@ void KServeService::Infer(const ModelInferRequest* request, ModelInferResponse* 
 grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext* context,
                                                     const ModelInferRequest* request,
                                                     ModelInferResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new UnaryReactor(context, classifier_->open_calls());
   Infer(request, response, MakeCallContext(context, absl::Now()),
-        [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+        [reactor](absl::Status status) { reactor->FinishWith(ToGrpcStatus(status)); });
   return reactor;
 }
 
@@ -104,7 +105,8 @@ KServeService::ModelStreamInfer(grpc::CallbackServerContext* context) {
     response->mutable_infer_response()->set_id(request.id());
   };
   return new OrderedStreamReactor<ModelInferRequest, ModelStreamInferResponse>(
-      context, kMaxKServeStreamInflight, std::move(submit), std::move(answer));
+      context, kMaxKServeStreamInflight, classifier_->open_calls(), std::move(submit),
+      std::move(answer));
 }
 
 grpc::ServerUnaryReactor* KServeService::ServerLive(grpc::CallbackServerContext* context,

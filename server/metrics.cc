@@ -242,6 +242,12 @@ ServerMetrics::ServerMetrics(prometheus::Registry* registry, const std::string& 
                               "now, their chunks held in memory.")
                         .Register(*registry)
                         .Add({})),
+      undelivered_(BuildCounter()
+                       .Name("mmfuse_undelivered_responses_total")
+                       .Help("Answers computed that never reached their client: it cancelled or "
+                             "went away, or shutdown's drain timeout cancelled the call.")
+                       .Register(*registry)
+                       .Add({})),
       padding_ratio_(BuildHistogram()
                          .Name("mmfuse_padding_ratio")
                          .Help("Fraction of padded frame slots in each batch run by the model.")
@@ -300,6 +306,8 @@ void ServerMetrics::SetModelLoaded(const std::string& model, bool loaded) {
 void ServerMetrics::AddInflight(double delta) { inflight_.Increment(delta); }
 
 void ServerMetrics::AddOpenStreams(double delta) { open_streams_.Increment(delta); }
+
+void ServerMetrics::RecordUndelivered(int64_t n) { undelivered_.Increment(static_cast<double>(n)); }
 
 void ServerMetrics::RecordPadding(const std::string& model, double ratio) {
   padding_ratio_.Add({{"model", model}}, RatioBuckets()).Observe(ratio);

@@ -63,6 +63,9 @@ class ServerMetrics {
   // Feature streams (StreamFeatures*) open now: +1 when one opens, -1 when
   // its state is freed.
   void AddOpenStreams(double delta);
+  // `n` computed answers never reached their client (server/open_calls.h):
+  // mmfuse_undelivered_responses_total += n.
+  void RecordUndelivered(int64_t n);
 
   // Called by ServedModel's batch processor (gating and padding; the lead
   // wires the calls):
@@ -92,6 +95,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>& model_loaded_;
   prometheus::Gauge& inflight_;
   prometheus::Gauge& open_streams_;
+  prometheus::Counter& undelivered_;
   prometheus::Family<prometheus::Histogram>& padding_ratio_;
   prometheus::Family<prometheus::Counter>& modality_skipped_;
   prometheus::Family<prometheus::Counter>& gflops_saved_;

@@ -6,6 +6,14 @@
 // client has half-closed (or gone), every request read is answered and the
 // last write is done, so no request read goes unanswered.
 //
+// Shutdown (OpenCalls::DrainAll): the stream stops reading, answers every
+// request it has read, then ends UNAVAILABLE "server is shutting down"
+// (OK if the client had half-closed). Requests the client sent that were
+// not read by then get no answer and were never computed: a client resends
+// them elsewhere. A stream opened after the drain began ends at once, the
+// same way. Responses that never reach the client (it went away) are
+// counted as undelivered.
+//
 // Shared by mmfuse.v1's ClassifyStream and KServe's ModelStreamInfer: the
 // protocol lives only in the two functions it is given.
 //
@@ -34,6 +42,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/grpc_call_context.h"
+#include "server/open_calls.h"
 #include "server/response_write_queue.h"
 
 namespace mmfuse::server {
@@ -52,19 +61,38 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
   using AnswerFn =
       std::function<void(const Request& request, const absl::Status& status, Response* response)>;
 
-  // `context` is the call's (it outlives the reactor); `max_inflight` >= 1.
-  OrderedStreamReactor(grpc::CallbackServerContext* context, int max_inflight, SubmitFn submit,
-                       AnswerFn answer)
+  // `context` is the call's (it outlives the reactor); `max_inflight` >= 1;
+  // `calls` (not owned, outlives the reactor) drains it at shutdown.
+  OrderedStreamReactor(grpc::CallbackServerContext* context, int max_inflight, OpenCalls* calls,
+                       SubmitFn submit, AnswerFn answer)
       : context_(context),
         max_inflight_(max_inflight),
+        calls_(calls),
         submit_(std::move(submit)),
         answer_(std::move(answer)) {
-    read_pending_ = true;
     // Publishes the constructed reactor to its first reaction (see
-    // ReactionRef) before gRPC can run one on another thread.
+    // ReactionRef) and to DrainAll before either can run on another thread.
     refs_.store(1, std::memory_order_release);
-    this->StartRead(&incoming_);
+    const bool joined = calls_->Join(
+        this, {[this] { return TryRef(); },
+               [this] {
+                 Drain();
+                 Unref();
+               }});
+    if (!joined) {  // Shutting down already: end without reading.
+      Drain();
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;  // Drained between the Join and here.
+      read_pending_ = true;
+      ++starting_reads_;
+    }
+    StartReadThenSettle();
   }
+
+  ~OrderedStreamReactor() override { calls_->Leave(this); }
 
   void OnReadDone(bool ok) override {
     ReactionRef reaction(this);
@@ -73,6 +101,7 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
         absl::MutexLock lock(&mu_);
         read_pending_ = false;
         reads_done_ = true;
+        half_closed_ = !cancelled_;
       }
       MaybeFinish();
       return;
@@ -85,17 +114,24 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
     bool read_more;
     {
       absl::MutexLock lock(&mu_);
+      read_pending_ = false;
+      // The drain finished the call while this read was in flight: the
+      // request is neither computed nor answered (the client sees the
+      // stream end UNAVAILABLE without its answer).
+      if (finished_) return;
       samples_.emplace(raw, std::move(sample));
-      read_more = samples_.size() < static_cast<size_t>(max_inflight_) && !cancelled_;
+      read_more =
+          samples_.size() < static_cast<size_t>(max_inflight_) && !cancelled_ && !draining_;
       read_pending_ = read_more;
-      // This read completed after OnCancel, which left the reads to it: no
-      // read follows a cancellation, so they are done. (Without this the
+      if (read_more) ++starting_reads_;
+      // This read completed after OnCancel (or the drain), which left the
+      // reads to it: no read follows, so they are done. (Without this the
       // call never finished, and the server's shutdown waited for it.)
-      if (cancelled_) reads_done_ = true;
+      if (cancelled_ || draining_) reads_done_ = true;
     }
     // Read before submitting: a refused request completes inline, and its
     // completion must see the read already in flight.
-    if (read_more) this->StartRead(&incoming_);
+    if (read_more) StartReadThenSettle();
     refs_.fetch_add(1, std::memory_order_relaxed);  // The completion's; see Complete.
     submit_(&raw->request, &raw->response, MakeCallContext(context_, received),
             [this, raw](absl::Status status) { Complete(raw, status); });
@@ -112,6 +148,18 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
     MaybeFinish();
   }
 
+  // Stops reading; the call finishes once every request read is answered.
+  void Drain() {
+    {
+      absl::MutexLock lock(&mu_);
+      draining_ = true;
+      // A read in flight may never complete (the client sends nothing more):
+      // the call finishes without waiting for it.
+      reads_done_ = true;
+    }
+    MaybeFinish();
+  }
+
   void OnCancel() override {
     ReactionRef reaction(this);
     {
@@ -123,7 +171,15 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
     MaybeFinish();
   }
 
-  void OnDone() override { Unref(); }
+  void OnDone() override {
+    int64_t dropped;
+    {
+      absl::MutexLock lock(&mu_);
+      dropped = writes_.dropped();
+    }
+    calls_->RecordUndelivered(dropped);
+    Unref();
+  }
 
  private:
   struct Sample {
@@ -161,13 +217,14 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
       owned = std::move(it->second);
       samples_.erase(it);
       write_now = writes_.Push(std::move(response));
-      if (!read_pending_ && !reads_done_ && !cancelled_ &&
+      if (!read_pending_ && !reads_done_ && !cancelled_ && !draining_ &&
           samples_.size() < static_cast<size_t>(max_inflight_)) {
         read_pending_ = resume_read = true;
+        ++starting_reads_;
       }
     }
     if (write_now != nullptr) this->StartWrite(write_now);
-    if (resume_read) this->StartRead(&incoming_);
+    if (resume_read) StartReadThenSettle();
     MaybeFinish();
     Unref();  // Last: the reactor may be gone after it.
   }
@@ -176,17 +233,46 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
-  void MaybeFinish() {
+  // Starts a read decided under mu_ (counted in starting_reads_), then lets the
+  // call finish: a drain or cancel that came meanwhile must not Finish
+  // before StartRead, or the read would start on a finished call.
+  void StartReadThenSettle() {
+    this->StartRead(&incoming_);
     {
       absl::MutexLock lock(&mu_);
-      if (finished_ || !reads_done_ || !samples_.empty() || writes_.in_flight()) return;
-      finished_ = true;
+      --starting_reads_;
     }
-    this->Finish(grpc::Status::OK);
+    MaybeFinish();
+  }
+
+  // A reference for DrainAll, unless the last one is gone.
+  bool TryRef() {
+    int refs = refs_.load(std::memory_order_acquire);
+    while (refs > 0) {
+      if (refs_.compare_exchange_weak(refs, refs + 1, std::memory_order_acq_rel)) return true;
+    }
+    return false;
+  }
+
+  void MaybeFinish() {
+    bool shutting_down;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || !reads_done_ || starting_reads_ > 0 || !samples_.empty() ||
+          writes_.in_flight()) {
+        return;
+      }
+      finished_ = true;
+      shutting_down = draining_ && !half_closed_;
+    }
+    this->Finish(shutting_down
+                     ? grpc::Status(grpc::StatusCode::UNAVAILABLE, kShuttingDownMessage)
+                     : grpc::Status::OK);
   }
 
   grpc::CallbackServerContext* const context_;
   const int max_inflight_;
+  OpenCalls* const calls_;
   const SubmitFn submit_;
   const AnswerFn answer_;
   Request incoming_;  // Target of the one read in flight.
@@ -198,6 +284,9 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
   bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool half_closed_ ABSL_GUARDED_BY(mu_) = false;  // the client's WritesDone arrived
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  int starting_reads_ ABSL_GUARDED_BY(mu_) = 0;  // see StartReadThenSettle
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -2,7 +2,8 @@
 // written (ResponseWriteQueueOf<Response> for any response message). gRPC
 // allows one write in flight per call, so Push hands out a
 // write only when none is in flight, and WriteDone the next one queued. Once
-// a write fails the client is gone and later responses are dropped.
+// a write fails the client is gone and later responses are dropped;
+// dropped() counts every response that was queued and never written.
 //
 // Thread-safety: not thread-safe; the owning reactor calls it under its own
 // lock. current() stays valid (and unchanged) until the next WriteDone, so
@@ -10,6 +11,7 @@
 #ifndef MMFUSE_SERVER_RESPONSE_WRITE_QUEUE_H_
 #define MMFUSE_SERVER_RESPONSE_WRITE_QUEUE_H_
 
+#include <cstdint>
 #include <deque>
 #include <utility>
 
@@ -22,7 +24,10 @@ class ResponseWriteQueueOf {
  public:
   // Queues `response`; returns the write to start now, or nullptr.
   Response* Push(Response response) {
-    if (broken_) return nullptr;
+    if (broken_) {
+      ++dropped_;
+      return nullptr;
+    }
     if (in_flight_) {
       pending_.push_back(std::move(response));
       return nullptr;
@@ -37,6 +42,7 @@ class ResponseWriteQueueOf {
   Response* WriteDone(bool ok) {
     if (!ok) {
       broken_ = true;
+      dropped_ += 1 + static_cast<int64_t>(pending_.size());
       pending_.clear();
     }
     if (pending_.empty()) {
@@ -49,17 +55,24 @@ class ResponseWriteQueueOf {
   }
 
   // Drops what is queued (the write in flight, if any, completes).
-  void Clear() { pending_.clear(); }
+  void Clear() {
+    dropped_ += static_cast<int64_t>(pending_.size());
+    pending_.clear();
+  }
 
   bool in_flight() const { return in_flight_; }
   bool has_pending() const { return !pending_.empty(); }
   bool broken() const { return broken_; }
+  // Responses queued and never written: a failed write, what was pending
+  // behind it or cleared, and pushes after the failure.
+  int64_t dropped() const { return dropped_; }
 
  private:
   std::deque<Response> pending_;
   Response current_;  // The write in flight.
   bool in_flight_ = false;
   bool broken_ = false;
+  int64_t dropped_ = 0;
 };
 
 // mmfuse.v1's streams.

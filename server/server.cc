@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "server/closing_connections.h"
 #include "prometheus/registry.h"
@@ -42,6 +43,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   server->registry_ = std::make_unique<CollectingRegistry>();
   server->metrics_ = std::make_unique<ServerMetrics>(server->registry_.get(), options.version);
   server->service_ = std::make_unique<ClassifierService>(server->metrics_.get(), streams);
+  ServerMetrics* metrics = server->metrics_.get();
+  server->service_->open_calls()->set_on_undelivered(
+      [metrics](int64_t n) { metrics->RecordUndelivered(n); });
 
   ServingOptions serving = options.serving;
   serving.metrics = server->metrics_.get();
@@ -127,7 +131,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 std::string Server::RequestCounts() const {
   const ClassifierService::Counts counts = service_->counts();
   return absl::StrCat("accepted=", counts.accepted, " answered=", counts.answered,
-                      " ok=", counts.answered_ok);
+                      " ok=", counts.answered_ok, " undelivered=", counts.undelivered);
 }
 
 int64_t Server::OpenFeatureStreams() const { return service_->open_feature_streams(); }
@@ -137,14 +141,38 @@ bool Server::AwaitOpenFeatureStreamsAtMost(int64_t n, absl::Duration timeout) co
   return service_->AwaitOpenFeatureStreamsAtMost(n, clock->Now() + timeout);
 }
 
+bool Server::AwaitOpenStreamingCallsAtLeast(int64_t n, absl::Duration timeout) const {
+  return service_->open_calls()->AwaitSizeAtLeast(n, timeout);
+}
+
+void Server::AwaitNoRefusals(absl::Time deadline) const {
+  // gRPC's Shutdown cancels, with a bare CANCELLED that clients do not
+  // retry, every call it has received and not yet handed to a handler.
+  // Until then the handlers answer "UNAVAILABLE: server is shutting down",
+  // so gRPC's shutdown waits until clients have stopped sending: no refusal
+  // for kQuiet. A client that keeps calling regardless cannot hold shutdown
+  // longer than kMaxWait (nor past the drain deadline).
+  constexpr absl::Duration kQuiet = absl::Milliseconds(100);
+  constexpr absl::Duration kMaxWait = absl::Seconds(2);
+  const absl::Time give_up = std::min(deadline, absl::Now() + kMaxWait);
+  while (true) {
+    const absl::Time now = absl::Now();
+    const absl::Time quiet_at = std::max(service_->last_refusal(), drain_started_) + kQuiet;
+    if (now >= quiet_at || now >= give_up) return;
+    absl::SleepFor(std::min(quiet_at, give_up) - now);
+  }
+}
+
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   if (grpc_server_ != nullptr) {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    drain_started_ = absl::Now();
+    const absl::Time deadline = absl::Now() + options_.drain_timeout;
     service_->StartDraining();
     service_->ShutdownModels();  // Every accepted request is answered here.
-    const absl::Time deadline = absl::Now() + options_.drain_timeout;
+    AwaitNoRefusals(deadline);
     grpc_server_->Shutdown(absl::ToChronoTime(deadline));
     grpc_server_->Wait();
     // The last answers may still sit in gRPC's write buffers

@@ -4,10 +4,12 @@
 // one port and Prometheus metrics on another, and shuts down
 // gracefully.
 //
-// Shutdown order: health NOT_SERVING, new requests UNAVAILABLE, every
-// accepted request finished (batchers drained), then the gRPC server stops
-// (streams still open after drain_timeout are cancelled) and Shutdown
-// returns once gRPC has closed its connections (at most 2 s more).
+// Shutdown order: health NOT_SERVING; new requests UNAVAILABLE and open
+// streams ended UNAVAILABLE once what they had read is answered; every
+// accepted request finished (batchers drained); a quiet moment with no new
+// call refused (at most 2 s); then the gRPC server stops (calls still open
+// after drain_timeout are cancelled, their answers counted undelivered) and
+// Shutdown returns once gRPC has closed its connections (at most 2 s more).
 //
 // Thread-safety: Start, then Shutdown from one thread; Shutdown is idempotent.
 #ifndef MMFUSE_SERVER_SERVER_H_
@@ -94,7 +96,8 @@ class Server {
   void Shutdown();
 
   // Requests accepted by a model and answered so far (equal after Shutdown:
-  // nothing accepted is lost), as "accepted=A answered=B ok=C".
+  // nothing accepted is lost), and answers that never reached their client,
+  // as "accepted=A answered=B ok=C undelivered=U".
   std::string RequestCounts() const;
 
   // Feature streams whose state is held now (see ClassifierService).
@@ -102,9 +105,14 @@ class Server {
   // Waits until at most `n` feature streams are held or `timeout` passed;
   // returns whether that happened. For tests.
   bool AwaitOpenFeatureStreamsAtMost(int64_t n, absl::Duration timeout) const;
+  // Waits until at least `n` streaming calls (of any kind) are open or
+  // `timeout` passed; returns whether that happened. For tests.
+  bool AwaitOpenStreamingCallsAtLeast(int64_t n, absl::Duration timeout) const;
 
  private:
   Server();
+  // Waits (see server.cc) until no new call has been refused for a moment.
+  void AwaitNoRefusals(absl::Time deadline) const;
 
   ServerOptions options_;
   std::unique_ptr<CollectingRegistry> registry_;
@@ -115,6 +123,7 @@ class Server {
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;
   bool shut_down_ = false;
+  absl::Time drain_started_ = absl::InfinitePast();
 };
 
 }  // namespace mmfuse::server

@@ -53,5 +53,5 @@ status=0
 wait "$PID" || status=$?
 PID=
 [[ $status -eq 0 ]] || fail "server exited with $status after SIGTERM"
-grep -q "stopped; requests accepted=2 answered=2 ok=2" "$LOG" || fail "server did not report a clean drain"
+grep -q "stopped; requests accepted=2 answered=2 ok=2 undelivered=0" "$LOG" || fail "server did not report a clean drain"
 echo "PASS"

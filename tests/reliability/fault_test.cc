@@ -64,7 +64,7 @@ std::vector<v1::FeatureChunk> Chunks(const v1::ClassifyRequest& request) {
   return chunks;
 }
 
-// Parses Server::RequestCounts() ("accepted=A answered=B ok=C").
+// Parses Server::RequestCounts() ("accepted=A answered=B ok=C undelivered=U").
 std::map<std::string, int64_t> ParseCounts(const std::string& text) {
   std::map<std::string, int64_t> counts;
   for (absl::string_view field : absl::StrSplit(text, ' ')) {
@@ -288,7 +288,7 @@ TEST_F(FaultTest, AlreadyExpiredDeadlineIsRefusedOnEveryRpcAndNeverComputed) {
     EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   }
   // None of them reached a model.
-  EXPECT_EQ(server_->RequestCounts(), "accepted=0 answered=0 ok=0");
+  EXPECT_EQ(server_->RequestCounts(), "accepted=0 answered=0 ok=0 undelivered=0");
   EXPECT_TRUE(Classify(4).ok());
 }
 

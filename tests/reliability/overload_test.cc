@@ -171,7 +171,7 @@ TEST_F(OverloadTest, ExcessIsRefusedAtOnceMemoryIsBoundedAndTheServerRecovers) {
   const int64_t ok = warm.ok + burst.ok + after.ok;
   const int64_t total = ok + warm.exhausted + burst.exhausted + after.exhausted;
   EXPECT_EQ(server_.ExitCounts(),
-            absl::StrCat("accepted=", total, " answered=", total, " ok=", ok));
+            absl::StrCat("accepted=", total, " answered=", total, " ok=", ok, " undelivered=0"));
   std::printf("overload: %lld ok, %lld RESOURCE_EXHAUSTED in %s with %d clients; slowest ok %s; "
               "RSS %lld -> %lld KiB\n",
               static_cast<long long>(burst.ok), static_cast<long long>(burst.exhausted),

@@ -46,7 +46,7 @@ class ServerProcess {
 
   // The whole log so far.
   std::string Log() const;
-  // The server's account at exit: "accepted=A answered=B ok=C", or a
+  // The server's account at exit: "accepted=A answered=B ok=C undelivered=U", or a
   // message saying the line is missing.
   std::string ExitCounts() const;
 

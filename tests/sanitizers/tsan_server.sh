@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ThreadSanitizer over the server's concurrency suites: a LibTorch build with
-# -fsanitize=thread, the eight suites that drive the gRPC server from many
+# -fsanitize=thread, the nine suites that drive the gRPC server from many
 # threads (unary and streaming calls, admission against draining, KServe,
-# faults and cancellation, mixed queues, gating, SIGTERM under load), then
+# faults and cancellation, mixed queues, gating, SIGTERM under load, streams
+# of every kind drained at shutdown, the last three times over), then
 # tests/sanitizers/tsan_triage.py over every report. gRPC and Abseil are not instrumented, so TSan reports
 # every handoff through them; the triage fails on reports between two of our
 # own accesses and on every other kind (use-after-free, lock order, mutex
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DIR=${1:-build-tsan-server}
 SUITES=(server_test admission_test feature_stream_test kserve_service_test fault_test
-        mixed_queues_test gated_server_test shutdown_test)
+        mixed_queues_test gated_server_test shutdown_test drain_test)
 
 if [[ ! -f "$DIR/build.ninja" ]]; then
   cmake -S . -B "$DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -40,9 +41,13 @@ failed=0
 # stream to the connection's reset (docs/RELIABILITY.md, known limit); the
 # main and ASan builds run it.
 declare -A FILTER=([shutdown_test]=-ShutdownTest.SigtermDrainsEveryRequestOfAStream)
+# Shutdown races need threads to meet at the right moment: more runs, more
+# chances.
+declare -A REPEAT=([drain_test]=3)
 for suite in "${SUITES[@]}"; do
   if ! TSAN_OPTIONS="halt_on_error=0 exitcode=0 second_deadlock_stack=1 log_path=$REPORTS/$suite" \
-      "$DIR/tests/$suite" --gtest_filter="${FILTER[$suite]:-*}" >"$REPORTS/$suite.out" 2>&1; then
+      "$DIR/tests/$suite" --gtest_filter="${FILTER[$suite]:-*}" \
+      --gtest_repeat="${REPEAT[$suite]:-1}" >"$REPORTS/$suite.out" 2>&1; then
     tail -40 "$REPORTS/$suite.out" >&2
     echo "tsan_server: $suite failed (output in $REPORTS/$suite.out)" >&2
     failed=1
