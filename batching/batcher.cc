@@ -10,10 +10,12 @@
 #include "absl/base/internal/raw_logging.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "batching/queue_set.h"
+#include "batching/wait_estimator.h"
 
 namespace mmfuse::batching {
 namespace {
@@ -56,6 +58,11 @@ absl::Status ValidateOptions(const BatcherOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_queue_size=", o.max_queue_size, " must be >= 1"));
   }
+  if (o.max_queue_time <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_queue_time=", absl::FormatDuration(o.max_queue_time),
+                     " must be > 0 (InfiniteDuration = none)"));
+  }
   if (o.default_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("default_timeout=", absl::FormatDuration(o.default_timeout),
@@ -85,6 +92,15 @@ void Answer(std::unique_ptr<Task> task, absl::Status status) {
   done(std::move(status), std::move(task));
 }
 
+// Marks a shed refusal (IsShed) apart from a full queue's.
+constexpr char kShedPayload[] = "type.mmfuse/batching.Shed";
+
+absl::Status ShedStatus(std::string message) {
+  absl::Status status = absl::ResourceExhaustedError(std::move(message));
+  status.SetPayload(kShedPayload, absl::Cord("estimated wait"));
+  return status;
+}
+
 absl::Status ExpiredStatus(const Task& task, absl::Time now) {
   return absl::DeadlineExceededError(absl::StrCat(
       "deadline expired after ",
@@ -93,6 +109,8 @@ absl::Status ExpiredStatus(const Task& task, absl::Time now) {
 }
 
 }  // namespace
+
+bool IsShed(const absl::Status& status) { return status.GetPayload(kShedPayload).has_value(); }
 
 // Workers loop: under mu_, take expired tasks and the most urgent ready
 // batch from the QueueSet (or wait on the clock until the next deadline or
@@ -105,7 +123,8 @@ class Batcher::Impl {
       : options_(options),
         processor_(processor),
         clock_(options.clock != nullptr ? options.clock : Clock::Real()),
-        queues_(options) {}
+        queues_(options),
+        wait_(options.num_workers) {}
 
   ~Impl() { Shutdown(); }
 
@@ -150,8 +169,12 @@ class Batcher::Impl {
         rejected = absl::ResourceExhaustedError(absl::StrCat(
             "queue for branch ", key.branch, " bucket ", key.bucket,
             " is full (max_queue_size=", options_.max_queue_size, ")"));
+      } else if (absl::Status shed = ShedForWait(deadline, now); !shed.ok()) {
+        ++stats_.shed;
+        rejected = std::move(shed);
       } else {
         const int priority = task->priority;
+        wait_.Queued(task->branch);
         if (queues_.Add(key, priority, deadline, std::move(task), now)) {
           ++wake_epoch_;
         }
@@ -191,6 +214,32 @@ class Batcher::Impl {
     bool exit = false;
   };
 
+  // OK, or the refusal of a task due by `deadline` that the queued work
+  // would keep waiting longer than it or max_queue_time.
+  absl::Status ShedForWait(absl::Time deadline, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (deadline == absl::InfiniteFuture() &&
+        options_.max_queue_time == absl::InfiniteDuration()) {
+      return absl::OkStatus();
+    }
+    const absl::Duration wait = wait_.Estimate();
+    auto describe = [&] {
+      return absl::StrCat("estimated queue wait ", absl::FormatDuration(wait), " (",
+                          wait_.queued(), " tasks queued for ", options_.num_workers,
+                          " workers)");
+    };
+    if (wait > options_.max_queue_time) {
+      return ShedStatus(absl::StrCat(describe(), " exceeds max_queue_time=",
+                                     absl::FormatDuration(options_.max_queue_time)));
+    }
+    if (now + wait > deadline) {
+      return ShedStatus(absl::StrCat(describe(), " exceeds the ",
+                                     absl::FormatDuration(deadline - now),
+                                     " left before the request's deadline"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status ValidateTask(const Task& task) const {
     if (task.priority < 0 || task.priority >= options_.priority_levels) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -225,6 +274,8 @@ class Batcher::Impl {
       stats_.expired += static_cast<int64_t>(work.expired.size());
       work.batch = queues_.TakeBatch(
           now, shutting_down_ ? Readiness::kDrain : Readiness::kWaitForReady);
+      for (const QueuedTask& left : work.expired) wait_.Left(left.task->branch);
+      for (const QueuedTask& left : work.batch) wait_.Left(left.task->branch);
       stats_.running += static_cast<int64_t>(work.batch.size());
       if (!work.expired.empty() || !work.batch.empty()) return work;
       if (shutting_down_ && queues_.empty()) {
@@ -301,6 +352,7 @@ class Batcher::Impl {
       stats_.running -= n;
       stats_.completed += n;
       ++stats_.batches;
+      wait_.BatchRan(batch.front()->branch, static_cast<int>(n), finished - started);
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       Answer(std::move(batch[i]), std::move(statuses[i]));
@@ -339,6 +391,7 @@ class Batcher::Impl {
   mutable absl::Mutex mu_;
   QueueSet queues_ ABSL_GUARDED_BY(mu_);
   BatcherStats stats_ ABSL_GUARDED_BY(mu_);  // `queued*`, max_queue_size: by Stats()
+  WaitEstimator wait_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   // Bumped when an idle worker should look again before its wake time: a
   // queue became ready, the next wake time moved earlier, or shutdown.

@@ -7,9 +7,15 @@
 // queues, higher priority first, then the oldest head; an aging rule keeps a
 // low priority queue from starving.
 //
+// Overload: a task whose estimated queue wait (batching/wait_estimator.h)
+// exceeds the time left to its deadline, or max_queue_time, is refused at
+// Submit with RESOURCE_EXHAUSTED naming the estimate and the limit (IsShed
+// tells these from a full queue), so accepted tasks wait about as long as
+// the limit however far the load exceeds what the workers can do.
+//
 // Contract: every task given to Submit has its `done` run exactly once: at
-// once with RESOURCE_EXHAUSTED (queue full), INVALID_ARGUMENT (bad priority or
-// tokens) or UNAVAILABLE (shutting down); with DEADLINE_EXCEEDED or CANCELLED
+// once with RESOURCE_EXHAUSTED (queue full, or shed), INVALID_ARGUMENT (bad
+// priority or tokens) or UNAVAILABLE (shutting down); with DEADLINE_EXCEEDED or CANCELLED
 // if it expires or is cancelled before its batch starts (never computed); else
 // with the processor's status for it.
 //
@@ -55,6 +61,10 @@ struct BatcherOptions {
   // Timeout applied to tasks with no deadline; InfiniteDuration = none.
   // Default none.
   absl::Duration default_timeout = absl::InfiniteDuration();
+  // Longest estimated queue wait a task is accepted with; beyond it Submit
+  // sheds the task (see the class comment). > 0; InfiniteDuration = only the
+  // task's deadline limits it. Default none.
+  absl::Duration max_queue_time = absl::InfiniteDuration();
   // Whether a task's own deadline may extend past default_timeout (like
   // Triton's allow_timeout_override). false = a task waits at most
   // default_timeout whatever its deadline. Default true.
@@ -76,7 +86,8 @@ struct BatcherStats {
   int64_t running = 0;           // tasks in batches on workers now
   int64_t batches = 0;           // batches run so far
   int64_t completed = 0;         // tasks answered by the processor so far
-  int64_t rejected_full = 0;     // RESOURCE_EXHAUSTED at Submit
+  int64_t rejected_full = 0;     // RESOURCE_EXHAUSTED at Submit: queue full
+  int64_t shed = 0;              // RESOURCE_EXHAUSTED at Submit: estimated wait too long
   int64_t expired = 0;           // DEADLINE_EXCEEDED before compute
   int64_t cancelled = 0;         // CANCELLED before compute
   // Tasks waiting now by Task::branch (all length buckets); only branches
@@ -84,6 +95,10 @@ struct BatcherStats {
   std::map<int, int64_t> queued_by_branch;
   int64_t max_queue_size = 0;    // Options::max_queue_size (per queue)
 };
+
+// Whether `status` is a Submit refusal for an estimated wait beyond the
+// task's deadline or max_queue_time (RESOURCE_EXHAUSTED, like a full queue).
+bool IsShed(const absl::Status& status);
 
 class Batcher {
  public:

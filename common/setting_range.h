@@ -27,6 +27,7 @@ inline constexpr SettingRange kMaxQueueSize{1, 1'000'000};
 inline constexpr SettingRange kMaxBatchTokens{1, int64_t{1} << 32};
 inline constexpr SettingRange kPriorityLevels{1, 16};
 inline constexpr SettingRange kDefaultTimeoutMs{1, 86'400'000};  // A day.
+inline constexpr SettingRange kMaxQueueTimeMs{1, 86'400'000};
 inline constexpr SettingRange kTargetQueueWaitUs{1, 60'000'000};
 inline constexpr SettingRange kMaxReceiveMessageBytes{1024, INT32_MAX};
 inline constexpr SettingRange kDrainTimeoutS{0, 3600};

@@ -126,6 +126,8 @@ absl::Status ValidateBatchingConfig(const v1::BatchingConfig& b) {
   MMFUSE_RETURN_IF_ERROR(CheckGiven("default_priority", b.default_priority(), {1, levels}));
   MMFUSE_RETURN_IF_ERROR(
       CheckGiven("default_timeout_ms", b.default_timeout_ms(), ranges::kDefaultTimeoutMs));
+  MMFUSE_RETURN_IF_ERROR(
+      CheckGiven("max_queue_time_ms", b.max_queue_time_ms(), ranges::kMaxQueueTimeMs));
   if (b.length_bucket_ratio() != 0 &&
       !(b.length_bucket_ratio() >= 1.05f && b.length_bucket_ratio() <= 16)) {
     return absl::InvalidArgumentError(absl::StrCat(

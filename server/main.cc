@@ -57,6 +57,10 @@ ABSL_FLAG(std::optional<int64_t>, max_batch_tokens, std::nullopt,
 ABSL_FLAG(std::optional<int64_t>, default_timeout_ms, std::nullopt,
           "Timeout for requests without a deadline, in ms, in [1, 86400000]; absent = the "
           "package's value (none).");
+ABSL_FLAG(std::optional<int64_t>, max_queue_time_ms, std::nullopt,
+          "Longest estimated queue wait a request is accepted with, in ms, in [1, 86400000]; "
+          "beyond it (or beyond its deadline) it is refused at once, RESOURCE_EXHAUSTED; "
+          "absent = the package's value (none: deadlines only).");
 ABSL_FLAG(std::optional<double>, length_bucket_ratio, std::nullopt,
           "Per modality, requests batch only with requests whose frame count is in the same "
           "geometric bucket of this ratio, in [1.05, 16], 0 = none; absent = the package's value.");
@@ -142,6 +146,7 @@ int main(int argc, char** argv) {
   options.serving.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
   options.serving.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
   options.serving.default_timeout_ms = absl::GetFlag(FLAGS_default_timeout_ms);
+  options.serving.max_queue_time_ms = absl::GetFlag(FLAGS_max_queue_time_ms);
   options.serving.length_bucket_ratio = absl::GetFlag(FLAGS_length_bucket_ratio);
   options.serving.allow_timeout_override = absl::GetFlag(FLAGS_allow_timeout_override);
   options.serving.adaptive_load_bias = absl::GetFlag(FLAGS_adaptive_gating);

@@ -149,6 +149,9 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(
                          served->priority_levels_ - 1));
   const int64_t timeout_ms = Setting<int64_t>(options.default_timeout_ms, b.default_timeout_ms(), 0);
   if (timeout_ms > 0) batcher.default_timeout = absl::Milliseconds(timeout_ms);
+  const int64_t queue_time_ms =
+      Setting<int64_t>(options.max_queue_time_ms, b.max_queue_time_ms(), 0);
+  if (queue_time_ms > 0) batcher.max_queue_time = absl::Milliseconds(queue_time_ms);
   batcher.allow_timeout_override = options.allow_timeout_override;
   for (uint32_t size : b.preferred_batch_sizes()) batcher.preferred_batch_sizes.push_back(size);
   for (uint64_t edge : b.length_bucket_edges()) batcher.length_bucket_edges.push_back(edge);
@@ -315,7 +318,8 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
         if (metrics_ != nullptr) metrics_->SetGateLoadBias(name(), load_bias());
       }
     } else if (metrics_ != nullptr) {
-      const char* reason = status.code() == absl::StatusCode::kResourceExhausted ? "queue_full"
+      const char* reason = batching::IsShed(status) ? "shed"
+                           : status.code() == absl::StatusCode::kResourceExhausted ? "queue_full"
                            : status.code() == absl::StatusCode::kDeadlineExceeded ? "deadline"
                            : status.code() == absl::StatusCode::kCancelled        ? "cancelled"
                            : status.code() == absl::StatusCode::kUnavailable      ? "unavailable"

@@ -55,6 +55,8 @@ struct ServingOptions {
   std::optional<int64_t> max_batch_tokens;
   std::optional<int> priority_levels;
   std::optional<int64_t> default_timeout_ms;  // For requests with no deadline.
+  // Longest estimated queue wait a request is accepted with.
+  std::optional<int64_t> max_queue_time_ms;
   // Per-modality geometric length buckets (batching.length_bucket_ratio):
   // 0 = none, else in [1.05, 16].
   std::optional<double> length_bucket_ratio;

@@ -38,6 +38,8 @@ absl::Status CheckServing(const ServingOptions& s) {
   MMFUSE_RETURN_IF_ERROR(CheckIfSet("--priority_levels", s.priority_levels, ranges::kPriorityLevels));
   MMFUSE_RETURN_IF_ERROR(
       CheckIfSet("--default_timeout_ms", s.default_timeout_ms, ranges::kDefaultTimeoutMs));
+  MMFUSE_RETURN_IF_ERROR(
+      CheckIfSet("--max_queue_time_ms", s.max_queue_time_ms, ranges::kMaxQueueTimeMs));
   if (s.length_bucket_ratio.has_value() && *s.length_bucket_ratio != 0 &&
       !(*s.length_bucket_ratio >= 1.05 && *s.length_bucket_ratio <= 16)) {
     return absl::InvalidArgumentError(absl::StrCat("--length_bucket_ratio=", *s.length_bucket_ratio,

@@ -419,6 +419,89 @@ TEST_F(BatcherTest, RejectsAtOnceWhenQueueIsFull) {
   EXPECT_EQ(processor_.TimesProcessed(2), 0);
 }
 
+TEST_F(BatcherTest, ShedsTasksWhoseEstimatedWaitExceedsMaxQueueTime) {
+  BatcherOptions options = BaseOptions();
+  options.max_queue_time = absl::Milliseconds(10);
+  Start(options);
+  // 2 ms of compute per task, measured.
+  processor_.HoldBatches();
+  SubmitRange(0, 4);
+  processor_.WaitForHeld(1);
+  clock_.Advance(absl::Milliseconds(8));
+  processor_.ReleaseHeld();
+  processor_.NextBatch();
+  outcomes_.AwaitTotal(4);
+
+  OccupyWorker();
+  // With the worker busy, each queued task adds 2 ms to the next one's wait:
+  // the tasks joining at 0, 2, ... 10 ms are accepted, the one at 12 ms is
+  // not.
+  SubmitRange(10, 7);
+  for (int64_t id = 10; id < 16; ++id) EXPECT_FALSE(outcomes_.Answered(id)) << id;
+  ASSERT_TRUE(outcomes_.Answered(16));
+  const absl::Status shed = outcomes_.Await(16);
+  EXPECT_EQ(shed.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(IsShed(shed));
+  EXPECT_THAT(shed.message(), AllOf(HasSubstr("estimated queue wait 12ms"),
+                                    HasSubstr("6 tasks queued for 1 workers"),
+                                    HasSubstr("exceeds max_queue_time=10ms")));
+  EXPECT_EQ(batcher_->Stats().shed, 1);
+  EXPECT_EQ(processor_.TimesProcessed(16), 0);
+  // Accepted ones are all computed (Shutdown runs what is queued).
+  ReleaseWorker();
+  batcher_->Shutdown();
+  for (int64_t id = 10; id < 16; ++id) EXPECT_TRUE(outcomes_.Await(id).ok()) << id;
+}
+
+TEST_F(BatcherTest, ShedsATaskWhoseDeadlineComesBeforeItsEstimatedTurn) {
+  BatcherOptions options = BaseOptions();  // no max_queue_time
+  Start(options);
+  processor_.HoldBatches();
+  SubmitRange(0, 4);
+  processor_.WaitForHeld(1);
+  clock_.Advance(absl::Milliseconds(8));  // 2 ms per task
+  processor_.ReleaseHeld();
+  processor_.NextBatch();
+  outcomes_.AwaitTotal(4);
+
+  OccupyWorker();
+  SubmitRange(10, 3);  // 6 ms of work ahead of the next task
+  // Tasks without a deadline are never shed (the queue bound still holds).
+  Submit(Spec(20));
+  EXPECT_FALSE(outcomes_.Answered(20));
+  // 8 ms ahead now: a task due in 5 ms is refused at once, with the
+  // estimate and its deadline; one due in 20 ms is accepted.
+  Submit(Spec(21).Deadline(clock_.Now() + absl::Milliseconds(5)));
+  ASSERT_TRUE(outcomes_.Answered(21));
+  const absl::Status shed = outcomes_.Await(21);
+  EXPECT_EQ(shed.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(IsShed(shed));
+  EXPECT_THAT(shed.message(), AllOf(HasSubstr("estimated queue wait 8ms"),
+                                    HasSubstr("exceeds the 5ms left before the request's deadline")));
+  Submit(Spec(22).Deadline(clock_.Now() + absl::Milliseconds(20)));
+  EXPECT_FALSE(outcomes_.Answered(22));
+  ReleaseWorker();
+  batcher_->Shutdown();
+  EXPECT_TRUE(outcomes_.Await(22).ok());
+  EXPECT_EQ(batcher_->Stats().shed, 1);
+}
+
+TEST_F(BatcherTest, NothingIsShedBeforeAnyBatchWasMeasured) {
+  BatcherOptions options = BaseOptions();
+  options.max_queue_time = absl::Microseconds(1);
+  options.max_queue_size = 3;
+  Start(options);
+  OccupyWorker();  // its batch has not finished: nothing measured yet
+  SubmitRange(0, 4);
+  for (int64_t id = 0; id < 3; ++id) EXPECT_FALSE(outcomes_.Answered(id)) << id;
+  // The fourth meets a full queue: refused, but not shed.
+  const absl::Status full = outcomes_.Await(3);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(IsShed(full));
+  EXPECT_EQ(batcher_->Stats().shed, 0);
+  ReleaseWorker();
+}
+
 TEST_F(BatcherTest, AnswersExpiredTaskAtItsDeadlineWithoutComputing) {
   BatcherOptions options = BaseOptions();
   options.max_queue_delay = absl::Milliseconds(5);
@@ -668,6 +751,8 @@ TEST(BatcherCreateTest, RejectsBadOptionsNamingTheField) {
        "length_bucket_edges"},
       {[](BatcherOptions& o) { o.max_queue_delay = -absl::Seconds(1); },
        "max_queue_delay"},
+      {[](BatcherOptions& o) { o.max_queue_time = absl::ZeroDuration(); },
+       "max_queue_time"},
   };
   for (const Case& c : cases) {
     BatcherOptions options;
@@ -685,7 +770,7 @@ TEST(BatcherCreateTest, RejectsBadOptionsNamingTheField) {
 
 // Real clock, many producers, random deadlines, cancellations, branches and
 // sizes: every task is answered exactly once, with its own result if it ran,
-// and expired or cancelled tasks never reach the processor.
+// and expired, cancelled or shed tasks never reach the processor.
 TEST(BatcherStressTest, EveryTaskAnsweredExactlyOnceWithItsOwnResult) {
   constexpr int kProducers = 8;
   constexpr int kTasksPerProducer = 10'000;
@@ -698,6 +783,7 @@ TEST(BatcherStressTest, EveryTaskAnsweredExactlyOnceWithItsOwnResult) {
     std::atomic<int> code{-1};
     std::atomic<int64_t> result{0};
     std::atomic<bool> cancel{false};
+    std::atomic<bool> shed{false};
     bool cancelled_before_submit = false;
     bool expired_before_submit = false;
   };
@@ -755,6 +841,7 @@ TEST(BatcherStressTest, EveryTaskAnsweredExactlyOnceWithItsOwnResult) {
         task->done = [&record](absl::Status status, std::unique_ptr<Task> t) {
           record.result = static_cast<FakePayload*>(t->payload.get())->result;
           record.code = static_cast<int>(status.code());
+          record.shed = IsShed(status);
           record.calls.fetch_add(1);
         };
         batcher->Submit(std::move(task));
@@ -786,6 +873,12 @@ TEST(BatcherStressTest, EveryTaskAnsweredExactlyOnceWithItsOwnResult) {
       case absl::StatusCode::kCancelled:
         ASSERT_EQ(processed, 0);
         ASSERT_FALSE(record.expired_before_submit);
+        break;
+      case absl::StatusCode::kResourceExhausted:
+        // Shed at Submit: its deadline came before its estimated turn (the
+        // queue bound is kTotal, never reached).
+        ASSERT_EQ(processed, 0);
+        ASSERT_TRUE(record.shed.load());
         break;
       default:
         FAIL() << "unexpected code " << absl::StatusCodeToString(code);
@@ -820,7 +913,8 @@ TEST(BatcherStressTest, EveryTaskAnsweredExactlyOnceWithItsOwnResult) {
   EXPECT_EQ(stats.queued, 0);
   EXPECT_EQ(stats.running, 0);
   EXPECT_EQ(stats.completed, ok);
-  EXPECT_EQ(stats.completed + stats.expired + stats.cancelled, kTotal);
+  ::testing::Test::RecordProperty("shed", static_cast<int>(stats.shed));
+  EXPECT_EQ(stats.completed + stats.expired + stats.cancelled + stats.shed, kTotal);
   EXPECT_EQ(stats.rejected_full, 0);
 }
 

@@ -103,6 +103,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfigCase{"too many priorities",
                       [](v1::ModelConfig* c) { c->mutable_batching()->set_priority_levels(17); },
                       "batching.priority_levels=17 is outside [1, 16]"},
+        BadConfigCase{"long queue time",
+                      [](v1::ModelConfig* c) {
+                        c->mutable_batching()->set_max_queue_time_ms(90'000'000);
+                      },
+                      "batching.max_queue_time_ms=90000000 is outside [1, 86400000]"},
         BadConfigCase{"default priority beyond the levels",
                       [](v1::ModelConfig* c) {
                         c->mutable_batching()->set_priority_levels(2);

@@ -38,6 +38,8 @@ expect_bad "--max_queue_size=0 is outside [1, 1000000]" --max_queue_size=0
 expect_bad "--max_batch_tokens=-1 is outside [1, 4294967296]" --max_batch_tokens=-1
 expect_bad "--default_timeout_ms=-5 is outside [1, 86400000]" --default_timeout_ms=-5
 expect_bad "--default_timeout_ms=0 is outside [1, 86400000]" --default_timeout_ms=0
+expect_bad "--max_queue_time_ms=0 is outside [1, 86400000]" --max_queue_time_ms=0
+expect_bad "--max_queue_time_ms=-3 is outside [1, 86400000]" --max_queue_time_ms=-3
 expect_bad "--drain_timeout_s=-1 is outside [0, 3600]" --drain_timeout_s=-1
 expect_bad "--max_receive_message_bytes=0 is outside [1024, 2147483647]" --max_receive_message_bytes=0
 expect_bad "--target_queue_wait_us=0 is outside [1, 60000000]" --adaptive_gating --target_queue_wait_us=0
