@@ -352,11 +352,18 @@ class Batcher::Impl {
       stats_.running -= n;
       stats_.completed += n;
       ++stats_.batches;
-      wait_.BatchRan(batch.front()->branch, static_cast<int>(n), finished - started);
     }
+    const int branch = batch.front()->branch;
+    const int size = static_cast<int>(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
       Answer(std::move(batch[i]), std::move(statuses[i]));
     }
+    // The worker's whole turn, answers included (the completions build the
+    // responses and hand them to gRPC on this thread): that, not the model's
+    // time alone, is the rate at which queued work drains.
+    const absl::Duration turn = clock_->Now() - started;
+    absl::MutexLock lock(&mu_);
+    wait_.BatchRan(branch, size, turn);
   }
 
   // Runs the processor; always returns one status per task. A wrong count or

@@ -25,9 +25,9 @@ void WaitEstimator::Left(int branch) {
   --queued_total_;
 }
 
-void WaitEstimator::BatchRan(int branch, int size, absl::Duration compute) {
+void WaitEstimator::BatchRan(int branch, int size, absl::Duration turn) {
   if (size < 1) return;
-  const double per_task = absl::ToDoubleSeconds(compute) / size;
+  const double per_task = absl::ToDoubleSeconds(turn) / size;
   Branch& b = At(branch);
   b.seconds_per_task = b.seconds_per_task == 0
                            ? per_task
@@ -52,7 +52,7 @@ absl::Duration WaitEstimator::Estimate() const {
   return absl::Seconds(seconds / workers_);
 }
 
-absl::Duration WaitEstimator::ComputePerTask(int branch) const {
+absl::Duration WaitEstimator::ServicePerTask(int branch) const {
   if (branch < 0 || branch >= static_cast<int>(branches_.size())) return absl::ZeroDuration();
   return absl::Seconds(branches_[branch].seconds_per_task);
 }

@@ -5,8 +5,9 @@
 // of queueing it only to let it expire there.
 //
 // Estimate = sum over branches of (tasks queued in the branch x measured
-// compute per task of the branch) / workers. Compute per task is a moving
-// average of batch time / batch size, per branch (branches differ in cost
+// service time per task of the branch) / workers. Service time per task is a
+// moving average of a worker's turn on a batch (compute and answering) /
+// batch size, per branch (branches differ in cost
 // several-fold); a branch not measured yet counts at the mean of those that
 // are, and before any batch has run the estimate is zero. It ignores
 // priorities (an urgent task may overtake part of the queue: the estimate is
@@ -32,13 +33,14 @@ class WaitEstimator {
   // taken, or it expired).
   void Queued(int branch);
   void Left(int branch);
-  // A batch of `size` tasks of `branch` took `compute`.
-  void BatchRan(int branch, int size, absl::Duration compute);
+  // A worker's turn on a batch of `size` tasks of `branch` took `turn`.
+  void BatchRan(int branch, int size, absl::Duration turn);
 
   // The wait of a task joining now (see the file comment).
   absl::Duration Estimate() const;
-  // Moving average of compute per task of `branch`; zero if not measured.
-  absl::Duration ComputePerTask(int branch) const;
+  // Moving average of service time per task of `branch`; zero if not
+  // measured.
+  absl::Duration ServicePerTask(int branch) const;
   // Tasks queued now, all branches.
   int64_t queued() const { return queued_total_; }
 

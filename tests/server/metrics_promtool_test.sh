@@ -17,7 +17,8 @@ curl -sf "http://$METRICS/metrics" >"$T/metrics.txt" || die "GET http://$METRICS
 for name in mmfuse_requests_total mmfuse_rejected_total mmfuse_branch_selected_total \
             mmfuse_gflops_total mmfuse_request_duration_seconds_bucket mmfuse_queue_duration_seconds_bucket \
             mmfuse_compute_duration_seconds_bucket mmfuse_batch_size_bucket mmfuse_model_loaded \
-            mmfuse_inflight_requests mmfuse_feature_streams_open mmfuse_build_info mmfuse_queue_depth \
+            mmfuse_inflight_requests mmfuse_feature_streams_open mmfuse_undelivered_responses_total \
+            mmfuse_build_info mmfuse_queue_depth \
             mmfuse_queue_capacity process_cpu_seconds_total process_resident_memory_bytes \
             process_virtual_memory_bytes process_threads process_open_fds process_start_time_seconds; do
   grep -q "^$name[{ ]" "$T/metrics.txt" || { cat "$T/metrics.txt"; die "/metrics has no $name sample"; }
