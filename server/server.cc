@@ -16,6 +16,7 @@
 #include "server/kserve_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
+#include "server/reflection_v1.h"
 #include "server/settings.h"
 
 namespace mmfuse::server {
@@ -107,6 +108,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.RegisterService(server->service_.get());
   server->kserve_ = std::make_unique<KServeService>(server->service_.get(), options.version);
   builder.RegisterService(server->kserve_.get());
+  // Everything registered, gRPC's v1alpha reflection included (the plugin
+  // adds it at build).
+  server->reflection_v1_ = std::make_unique<ReflectionV1Service>(std::vector<std::string>{
+      v1::MultimodalClassifier::service_full_name(),
+      inference::GRPCInferenceService::service_full_name(), "grpc.health.v1.Health",
+      "grpc.reflection.v1alpha.ServerReflection",
+      grpc::reflection::v1::ServerReflection::service_full_name()});
+  builder.RegisterService(server->reflection_v1_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.host, ":",

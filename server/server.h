@@ -1,6 +1,7 @@
 // Server: the whole mmfuse-server process minus main(): loads the model
 // packages, serves mmfuse.v1.MultimodalClassifier, the Open Inference Protocol
-// (inference.GRPCInferenceService), grpc.health.v1 and server reflection on
+// (inference.GRPCInferenceService), grpc.health.v1 and server reflection (v1
+// and v1alpha) on
 // one port and Prometheus metrics on another, and shuts down
 // gracefully.
 //
@@ -35,6 +36,7 @@ class ClassifierService;
 class KServeService;
 class CollectingRegistry;
 class MetricsHttpServer;
+class ReflectionV1Service;
 class ServerMetrics;
 
 struct ServerOptions {
@@ -119,6 +121,7 @@ class Server {
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<ClassifierService> service_;
   std::unique_ptr<KServeService> kserve_;  // Open Inference Protocol front end.
+  std::unique_ptr<ReflectionV1Service> reflection_v1_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;

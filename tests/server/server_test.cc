@@ -1,6 +1,7 @@
 // The server end to end on a loopback port, in process.
 #include "server/server.h"
 
+#include <google/protobuf/descriptor.pb.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
@@ -17,12 +18,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mmfuse/v1/classifier.grpc.pb.h"
+#include "server/reflection_v1.h"
 #include "tests/server/loopback_server.h"
 #include "tests/testing/test_package.h"
 
 namespace mmfuse::server {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr int kMaxMessageBytes = 256 << 10;
@@ -238,12 +241,14 @@ TEST_F(ServerTest, HealthIsServing) {
 // collects the raw response: the test needs no reflection stubs.
 class ReflectionProbe : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit ReflectionProbe(grpc::GenericStub* stub) {
+  // `version`: "v1alpha" or "v1".
+  ReflectionProbe(grpc::GenericStub* stub, const std::string& version) {
     const std::string request("\x3a\x00", 2);  // Field 7 (list_services), empty.
     grpc::Slice slice(request);
     request_ = grpc::ByteBuffer(&slice, 1);
     stub->PrepareBidiStreamingCall(
-        &context_, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", {}, this);
+        &context_, absl::StrCat("/grpc.reflection.", version, ".ServerReflection/ServerReflectionInfo"),
+        {}, this);
     StartWrite(&request_);
     StartRead(&response_);
     StartCall();
@@ -275,14 +280,69 @@ class ReflectionProbe : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
   absl::Notification done_;
 };
 
-TEST_F(ServerTest, ReflectionListsTheService) {
-  grpc::GenericStub stub(channel_);
-  ReflectionProbe probe(&stub);
-  const std::string response = probe.Await();
-  EXPECT_TRUE(probe.status().ok()) << probe.status().error_message();
-  EXPECT_THAT(response, HasSubstr("mmfuse.v1.MultimodalClassifier"));
-  EXPECT_THAT(response, HasSubstr("inference.GRPCInferenceService"));
-  EXPECT_THAT(response, HasSubstr("grpc.health.v1.Health"));
+TEST_F(ServerTest, ReflectionListsTheServicesOnV1AndV1alpha) {
+  for (const std::string version : {"v1alpha", "v1"}) {
+    SCOPED_TRACE(version);
+    grpc::GenericStub stub(channel_);
+    ReflectionProbe probe(&stub, version);
+    const std::string response = probe.Await();
+    EXPECT_TRUE(probe.status().ok()) << probe.status().error_message();
+    EXPECT_THAT(response, HasSubstr("mmfuse.v1.MultimodalClassifier"));
+    EXPECT_THAT(response, HasSubstr("inference.GRPCInferenceService"));
+    EXPECT_THAT(response, HasSubstr("grpc.health.v1.Health"));
+  }
+}
+
+TEST(ReflectionV1Test, AnswersFilesSymbolsAndErrorsFromTheCompiledDescriptors) {
+  using grpc::reflection::v1::ServerReflectionRequest;
+  server::ReflectionV1Service service({"mmfuse.v1.MultimodalClassifier"});
+  auto files_of = [](const grpc::reflection::v1::ServerReflectionResponse& response) {
+    std::vector<std::string> names;
+    for (const std::string& bytes : response.file_descriptor_response().file_descriptor_proto()) {
+      google::protobuf::FileDescriptorProto file;
+      EXPECT_TRUE(file.ParseFromString(bytes));
+      names.push_back(file.name());
+    }
+    return names;
+  };
+
+  ServerReflectionRequest request;
+  request.set_host("h");
+  request.set_file_containing_symbol("mmfuse.v1.MultimodalClassifier.Classify");
+  auto response = service.Answer(request);
+  EXPECT_EQ(response.valid_host(), "h");
+  EXPECT_EQ(response.original_request().file_containing_symbol(), request.file_containing_symbol());
+  // The file first, then what it imports: a client can build the service's
+  // types from this response alone.
+  const std::vector<std::string> files = files_of(response);
+  ASSERT_FALSE(files.empty());
+  EXPECT_EQ(files.front(), "mmfuse/v1/classifier.proto");
+  EXPECT_THAT(files, ::testing::Contains("mmfuse/v1/features.proto"));
+
+  request.set_file_containing_symbol("grpc.health.v1.Health");
+  EXPECT_THAT(files_of(service.Answer(request)), ElementsAre("grpc/health/v1/health.proto"));
+
+  request.set_file_by_filename("inference/grpc_predict_v2.proto");
+  EXPECT_EQ(files_of(service.Answer(request)).front(), "inference/grpc_predict_v2.proto");
+
+  request.set_file_containing_symbol("no.such.Service");
+  response = service.Answer(request);
+  EXPECT_EQ(response.error_response().error_code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  EXPECT_EQ(response.error_response().error_message(), "symbol \"no.such.Service\" not found");
+
+  request.set_all_extension_numbers_of_type("mmfuse.v1.ClassifyRequest");
+  response = service.Answer(request);
+  EXPECT_EQ(response.all_extension_numbers_response().base_type_name(), "mmfuse.v1.ClassifyRequest");
+  EXPECT_EQ(response.all_extension_numbers_response().extension_number_size(), 0);
+
+  request.set_list_services("");
+  response = service.Answer(request);
+  ASSERT_EQ(response.list_services_response().service_size(), 1);
+  EXPECT_EQ(response.list_services_response().service(0).name(), "mmfuse.v1.MultimodalClassifier");
+
+  response = service.Answer(ServerReflectionRequest());
+  EXPECT_EQ(response.error_response().error_code(),
+            static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
 }
 
 TEST_F(ServerTest, MetricsCountRequestsByCode) {
