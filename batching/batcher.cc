@@ -276,6 +276,9 @@ class Batcher::Impl {
           now, shutting_down_ ? Readiness::kDrain : Readiness::kWaitForReady);
       for (const QueuedTask& left : work.expired) wait_.Left(left.task->branch);
       for (const QueuedTask& left : work.batch) wait_.Left(left.task->branch);
+      if (!work.batch.empty()) {
+        wait_.Started(work.batch.front().task->branch, static_cast<int>(work.batch.size()));
+      }
       stats_.running += static_cast<int64_t>(work.batch.size());
       if (!work.expired.empty() || !work.batch.empty()) return work;
       if (shutting_down_ && queues_.empty()) {
@@ -297,6 +300,7 @@ class Batcher::Impl {
       Answer(std::move(expired.task), status);
     }
     if (work.batch.empty()) return;
+    const int branch = work.batch.front().task->branch;  // the batch's, one for all
 
     // Last look before compute: time moved since the batch was taken, and
     // cancellation is only polled here (is_cancelled is a callback, never
@@ -326,6 +330,7 @@ class Batcher::Impl {
         stats_.running -= expired + cancelled;
         stats_.expired += expired;
         stats_.cancelled += cancelled;
+        wait_.Finished(branch, static_cast<int>(expired + cancelled));
       }
       for (auto& [task, status] : dropped) {
         Answer(std::move(task), std::move(status));
@@ -353,7 +358,6 @@ class Batcher::Impl {
       stats_.completed += n;
       ++stats_.batches;
     }
-    const int branch = batch.front()->branch;
     const int size = static_cast<int>(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
       Answer(std::move(batch[i]), std::move(statuses[i]));
@@ -364,6 +368,7 @@ class Batcher::Impl {
     const absl::Duration turn = clock_->Now() - started;
     absl::MutexLock lock(&mu_);
     wait_.BatchRan(branch, size, turn);
+    wait_.Finished(branch, size);
   }
 
   // Runs the processor; always returns one status per task. A wrong count or

@@ -25,6 +25,10 @@ void WaitEstimator::Left(int branch) {
   --queued_total_;
 }
 
+void WaitEstimator::Started(int branch, int size) { At(branch).running += size; }
+
+void WaitEstimator::Finished(int branch, int size) { At(branch).running -= size; }
+
 void WaitEstimator::BatchRan(int branch, int size, absl::Duration turn) {
   if (size < 1) return;
   const double per_task = absl::ToDoubleSeconds(turn) / size;
@@ -47,7 +51,8 @@ absl::Duration WaitEstimator::Estimate() const {
   const double fallback = measured_sum / measured;
   double seconds = 0;
   for (const Branch& b : branches_) {
-    seconds += b.queued * (b.seconds_per_task > 0 ? b.seconds_per_task : fallback);
+    const double per_task = b.seconds_per_task > 0 ? b.seconds_per_task : fallback;
+    seconds += (b.queued + 0.5 * b.running) * per_task;
   }
   return absl::Seconds(seconds / workers_);
 }

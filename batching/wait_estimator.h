@@ -4,14 +4,15 @@
 // estimated wait exceeds its deadline or max_queue_time at Submit, instead
 // of queueing it only to let it expire there.
 //
-// Estimate = sum over branches of (tasks queued in the branch x measured
-// service time per task of the branch) / workers. Service time per task is a
+// Estimate = sum over branches of (tasks queued in the branch + half the
+// tasks in batches running now, the expected rest of a batch in progress) x
+// measured service time per task of the branch, / workers. Service time per task is a
 // moving average of a worker's turn on a batch (compute and answering) /
 // batch size, per branch (branches differ in cost
 // several-fold); a branch not measured yet counts at the mean of those that
 // are, and before any batch has run the estimate is zero. It ignores
 // priorities (an urgent task may overtake part of the queue: the estimate is
-// an upper bound for it) and the batch in progress on each worker.
+// an upper bound for it).
 //
 // Thread-safety: thread-compatible (the batcher guards it with its mutex).
 #ifndef MMFUSE_BATCHING_WAIT_ESTIMATOR_H_
@@ -33,6 +34,10 @@ class WaitEstimator {
   // taken, or it expired).
   void Queued(int branch);
   void Left(int branch);
+  // A batch of `size` tasks of `branch` went to a worker / `size` of them
+  // finished (ran, or were dropped before compute).
+  void Started(int branch, int size);
+  void Finished(int branch, int size);
   // A worker's turn on a batch of `size` tasks of `branch` took `turn`.
   void BatchRan(int branch, int size, absl::Duration turn);
 
@@ -47,6 +52,7 @@ class WaitEstimator {
  private:
   struct Branch {
     int64_t queued = 0;
+    int64_t running = 0;
     double seconds_per_task = 0;  // 0 = not measured yet
   };
   Branch& At(int branch);
