@@ -47,9 +47,13 @@ absl::StatusOr<std::unordered_set<uint64_t>> OwnSocketInodes() {
   return inodes;
 }
 
+// Which sockets CountInTable counts.
+enum class Count { kUnfinished, kUnacked };
+
 // Lines of /proc/net/tcp or tcp6: "sl local rem st tx:rx tr:when retr uid
 // timeout inode ...", addresses as HEXADDR:HEXPORT.
-int CountInTable(const char* path, int port, const std::unordered_set<uint64_t>& own) {
+int CountInTable(const char* path, int port, const std::unordered_set<uint64_t>& own,
+                 Count what) {
   std::ifstream in(path);
   std::string line;
   std::getline(in, line);  // Header.
@@ -68,20 +72,46 @@ int CountInTable(const char* path, int port, const std::unordered_set<uint64_t>&
     }
     if (local_port != port || state == kListen || own.count(inode) == 0) continue;
     const bool may_still_send = state == kEstablished || state == kSynRecv || state == kCloseWait;
-    if (may_still_send || unacked > 0) ++unfinished;
+    if (what == Count::kUnacked ? unacked > 0 : may_still_send || unacked > 0) ++unfinished;
   }
   return unfinished;
 }
 
-}  // namespace
-
-absl::StatusOr<int> CountUnfinishedConnections(int port) {
+absl::StatusOr<int> CountConnections(int port, Count what) {
   absl::StatusOr<std::unordered_set<uint64_t>> own = OwnSocketInodes();
   if (!own.ok()) return own.status();
   if (access("/proc/net/tcp", R_OK) != 0) {
     return absl::UnavailableError("cannot read /proc/net/tcp");
   }
-  return CountInTable("/proc/net/tcp", port, *own) + CountInTable("/proc/net/tcp6", port, *own);
+  return CountInTable("/proc/net/tcp", port, *own, what) +
+         CountInTable("/proc/net/tcp6", port, *own, what);
+}
+
+}  // namespace
+
+absl::StatusOr<int> CountUnfinishedConnections(int port) {
+  return CountConnections(port, Count::kUnfinished);
+}
+
+absl::StatusOr<int> CountConnectionsWithUnackedBytes(int port) {
+  return CountConnections(port, Count::kUnacked);
+}
+
+bool AwaitUnackedBytesDrained(int port, absl::Duration settle, absl::Time deadline) {
+  absl::Time drained_since = absl::InfiniteFuture();
+  while (true) {
+    absl::StatusOr<int> unacked = CountConnectionsWithUnackedBytes(port);
+    if (!unacked.ok()) return false;
+    const absl::Time now = absl::Now();
+    if (*unacked > 0) {
+      drained_since = absl::InfiniteFuture();
+    } else if (drained_since == absl::InfiniteFuture()) {
+      drained_since = now;
+    }
+    if (now - drained_since >= settle) return true;
+    if (now >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 bool AwaitConnectionsFinished(int port, absl::Time deadline) {

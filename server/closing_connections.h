@@ -27,6 +27,18 @@ absl::StatusOr<int> CountUnfinishedConnections(int port);
 // passes or /proc cannot be read (false).
 bool AwaitConnectionsFinished(int port, absl::Time deadline);
 
+// Sockets of this process on local port `port` whose sent bytes the peer
+// has not all acknowledged yet (a slow reader's answers in the kernel's send
+// queue). Closing such a socket while the peer's own bytes wait unread (its
+// flow-control updates, pings) makes the kernel reset the connection and
+// drop them, so shutdown lets them drain before gRPC closes anything.
+absl::StatusOr<int> CountConnectionsWithUnackedBytes(int port);
+
+// Polls CountConnectionsWithUnackedBytes until it has been 0 for `settle`
+// (true; gRPC may still be handing its last bytes to the kernel when it
+// first reads 0), or `deadline` passes or /proc cannot be read (false).
+bool AwaitUnackedBytesDrained(int port, absl::Duration settle, absl::Time deadline);
+
 }  // namespace mmfuse::server
 
 #endif  // MMFUSE_SERVER_CLOSING_CONNECTIONS_H_

@@ -48,6 +48,14 @@ bool OpenCalls::AwaitSizeAtLeast(int64_t n, absl::Duration timeout) const {
   return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
 }
 
+bool OpenCalls::AwaitSizeAtMost(int64_t n, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return static_cast<int64_t>(members_.size()) <= n;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
 void OpenCalls::RecordUndelivered(int64_t n) {
   if (n <= 0) return;
   undelivered_.fetch_add(n);

@@ -59,6 +59,9 @@ class OpenCalls {
   // Waits until at least `n` calls are members, or `timeout` passed;
   // returns whether that happened. For tests.
   bool AwaitSizeAtLeast(int64_t n, absl::Duration timeout) const;
+  // Waits until at most `n` calls are members, or `timeout` passed; returns
+  // whether that happened.
+  bool AwaitSizeAtMost(int64_t n, absl::Duration timeout) const;
 
   // `n` computed answers did not reach their client: the call was cancelled
   // (the client went away, its deadline passed, or shutdown's deadline

@@ -172,6 +172,25 @@ void Server::AwaitNoRefusals(absl::Time deadline) const {
   }
 }
 
+void Server::AwaitAnswersSent(absl::Time deadline) const {
+  // gRPC closes a connection once its own writes are in the socket, not
+  // once the peer has them; closing a socket with unread input (the client's
+  // flow-control updates, pings) resets it and drops what the kernel has
+  // not sent yet: a slow reader lost the tail of its stream that way. So,
+  // while gRPC still runs: every stream ends (its last answers handed to
+  // gRPC; the drain has told each one to), then the kernel's send queues
+  // empty (acknowledged by the clients), and only then does gRPC shut down.
+  // Clients still calling (each refusal is bytes in flight too) cannot hold
+  // the second wait longer than kMaxUnackedWait.
+  service_->open_calls()->AwaitSizeAtMost(0, deadline - absl::Now());
+  constexpr absl::Duration kSettle = absl::Milliseconds(20);
+  constexpr absl::Duration kMaxUnackedWait = absl::Seconds(5);
+  if (!AwaitUnackedBytesDrained(port_, kSettle, std::min(deadline, absl::Now() + kMaxUnackedWait))) {
+    std::fprintf(stderr, "mmfuse-server: bytes sent on port %d still unacknowledged after %s\n",
+                 port_, absl::FormatDuration(kMaxUnackedWait).c_str());
+  }
+}
+
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
@@ -182,6 +201,7 @@ void Server::Shutdown() {
     service_->StartDraining();
     service_->ShutdownModels();  // Every accepted request is answered here.
     AwaitNoRefusals(deadline);
+    AwaitAnswersSent(deadline);
     grpc_server_->Shutdown(absl::ToChronoTime(deadline));
     grpc_server_->Wait();
     // The last answers may still sit in gRPC's write buffers

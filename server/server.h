@@ -8,7 +8,9 @@
 // Shutdown order: health NOT_SERVING; new requests UNAVAILABLE and open
 // streams ended UNAVAILABLE once what they had read is answered; every
 // accepted request finished (batchers drained); a quiet moment with no new
-// call refused (at most 2 s); then the gRPC server stops (calls still open
+// call refused (at most 2 s); every stream ended and the answers sent
+// acknowledged by the clients (at most 5 s of it), so no connection is reset
+// with answers unsent; then the gRPC server stops (calls still open
 // after drain_timeout are cancelled, their answers counted undelivered) and
 // Shutdown returns once gRPC has closed its connections (at most 2 s more).
 //
@@ -115,6 +117,9 @@ class Server {
   Server();
   // Waits (see server.cc) until no new call has been refused for a moment.
   void AwaitNoRefusals(absl::Time deadline) const;
+  // Waits (see server.cc) until every stream has ended and its answers are
+  // acknowledged by the clients, or `deadline`.
+  void AwaitAnswersSent(absl::Time deadline) const;
 
   ServerOptions options_;
   std::unique_ptr<CollectingRegistry> registry_;
