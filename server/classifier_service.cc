@@ -107,13 +107,7 @@ class FeatureStream {
 
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   // A reference for OpenCalls::DrainAll, unless the last one is gone.
-  bool TryRef() {
-    int refs = refs_.load(std::memory_order_acquire);
-    while (refs > 0) {
-      if (refs_.compare_exchange_weak(refs, refs + 1, std::memory_order_acq_rel)) return true;
-    }
-    return false;
-  }
+  bool TryRef() { return TryAddRef(refs_); }
   // Shutdown: a stream still reading (uploading) ends UNAVAILABLE now; one
   // whose request is already submitted is answered as usual.
   void Drain() { EndReading(service_->RefuseShuttingDown(), service_->clock()->Now()); }

@@ -33,6 +33,16 @@ namespace mmfuse::server {
 // and tests match it).
 inline constexpr char kShuttingDownMessage[] = "server is shutting down";
 
+// Adds one to `refs` unless it is 0 (the object's last reference is gone);
+// returns whether it did. The try_ref of reference-counted members.
+inline bool TryAddRef(std::atomic<int>& refs) {
+  int n = refs.load(std::memory_order_acquire);
+  while (n > 0) {
+    if (refs.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) return true;
+  }
+  return false;
+}
+
 class OpenCalls {
  public:
   struct Member {

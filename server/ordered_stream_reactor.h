@@ -246,13 +246,7 @@ class OrderedStreamReactor final : public grpc::ServerBidiReactor<Request, Respo
   }
 
   // A reference for DrainAll, unless the last one is gone.
-  bool TryRef() {
-    int refs = refs_.load(std::memory_order_acquire);
-    while (refs > 0) {
-      if (refs_.compare_exchange_weak(refs, refs + 1, std::memory_order_acq_rel)) return true;
-    }
-    return false;
-  }
+  bool TryRef() { return TryAddRef(refs_); }
 
   void MaybeFinish() {
     bool shutting_down;

@@ -16,13 +16,7 @@ struct FakeCall {
   std::atomic<int> refs{1};
   int drained = 0;
   OpenCalls::Member AsMember() {
-    return {[this] {
-              int n = refs.load();
-              while (n > 0) {
-                if (refs.compare_exchange_weak(n, n + 1)) return true;
-              }
-              return false;
-            },
+    return {[this] { return TryAddRef(refs); },
             [this] {
               ++drained;
               refs.fetch_sub(1);
