@@ -49,8 +49,9 @@ class ShutdownTest : public ::testing::Test {
         (dir_ / "server.log").string()));
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
                                    grpc::InsecureChannelCredentials());
+    // Generous: a ThreadSanitizer build on a busy machine starts slowly.
     ASSERT_TRUE(channel_->WaitForConnected(std::chrono::system_clock::now() +
-                                           std::chrono::seconds(60)))
+                                           std::chrono::seconds(300)))
         << "server did not start on port " << port_;
     stub_ = v1::MultimodalClassifier::NewStub(channel_);
   }
