@@ -150,13 +150,7 @@ class Batcher::Impl {
       const QueueSet::Key key{task->branch, task->input_group, queues_.BucketFor(task->tokens)};
       const absl::Time now = clock_->Now();
       task->timings.enqueued = now;
-      absl::Time deadline = task->deadline;
-      if (options_.default_timeout != absl::InfiniteDuration()) {
-        const absl::Time limit = now + options_.default_timeout;
-        if (deadline == absl::InfiniteFuture() || !options_.allow_timeout_override) {
-          deadline = std::min(deadline, limit);
-        }
-      }
+      const absl::Time deadline = EffectiveDeadline(task->deadline, now);
       if (shutting_down_) {
         rejected = absl::UnavailableError("server is shutting down");
       } else if (deadline <= now) {
@@ -182,6 +176,14 @@ class Batcher::Impl {
       }
     }
     Answer(std::move(task), std::move(rejected));
+  }
+
+  absl::Status CheckShed(absl::Time task_deadline) {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    absl::Status shed = ShedForWait(EffectiveDeadline(task_deadline, now), now);
+    if (!shed.ok()) ++stats_.shed;
+    return shed;
   }
 
   void Shutdown() {
@@ -213,6 +215,17 @@ class Batcher::Impl {
     std::vector<QueuedTask> batch;
     bool exit = false;
   };
+
+  // A task's deadline once default_timeout applies.
+  absl::Time EffectiveDeadline(absl::Time deadline, absl::Time now) const {
+    if (options_.default_timeout != absl::InfiniteDuration()) {
+      const absl::Time limit = now + options_.default_timeout;
+      if (deadline == absl::InfiniteFuture() || !options_.allow_timeout_override) {
+        deadline = std::min(deadline, limit);
+      }
+    }
+    return deadline;
+  }
 
   // OK, or the refusal of a task due by `deadline` that the queued work
   // would keep waiting longer than it or max_queue_time.
@@ -434,6 +447,8 @@ Batcher::~Batcher() { impl_->Shutdown(); }
 void Batcher::Submit(std::unique_ptr<Task> task) {
   impl_->Submit(std::move(task));
 }
+
+absl::Status Batcher::CheckShed(absl::Time deadline) { return impl_->CheckShed(deadline); }
 
 void Batcher::Shutdown() { impl_->Shutdown(); }
 

@@ -117,6 +117,12 @@ class Batcher {
   // on the caller's thread if rejected, else later on a worker.
   void Submit(std::unique_ptr<Task> task);
 
+  // The shed refusal Submit would give now to a task due by `deadline`
+  // (InfiniteFuture = none), counted as shed; OK otherwise (the task may
+  // still be refused by Submit, which decides). Lets a caller refuse before
+  // doing work of its own for the task, such as running a gate.
+  absl::Status CheckShed(absl::Time deadline);
+
   // Refuses new tasks (UNAVAILABLE), runs every queued task to completion (no
   // max_queue_delay wait), then joins the workers. Idempotent; blocks.
   void Shutdown();

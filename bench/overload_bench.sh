@@ -74,8 +74,8 @@ echo
 import json, re, sys
 from pathlib import Path
 out, sat, configs = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
-print("| server | sent | ok/s (goodput) | goodput / saturation | p50 ms | p99 ms | max ms | mean queue ms (server) | mean in server ms | refused | peak RSS MiB | server at exit |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| server | sent | ok/s (goodput) | goodput / saturation | p50 ms | p99 ms | max ms | mean queue ms (server) | mean in server ms | p99 in server ms | refused | peak RSS MiB | server at exit |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for i, config in enumerate(configs):
     step = json.loads((out / f"{i}.json").read_text())[0]
     refused = ", ".join(f"{code} {n}" for code, n in sorted(step["errors"].items())) or "none"
@@ -85,6 +85,7 @@ for i, config in enumerate(configs):
     print(f"| {config.split('|')[0]} | {step['sent']} | {step['throughput_rps']:.0f} | "
           f"{step['throughput_rps'] / sat:.2f} | {step['p50_us'] / 1000:.1f} | "
           f"{step['p99_us'] / 1000:.1f} | {step['max_us'] / 1000:.1f} | "
-          f"{step['mean_queue_us'] / 1000:.1f} | {step['mean_server_total_us'] / 1000:.1f} | {refused} | {rss:.0f} | "
+          f"{step['mean_queue_us'] / 1000:.1f} | {step['mean_server_total_us'] / 1000:.1f} | "
+          f"{step['p99_server_total_us'] / 1000:.1f} | {refused} | {rss:.0f} | "
           f"{counts.group(1) if counts else 'no exit line'} |")
 PY

@@ -236,6 +236,13 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
     done(valid);
     return;
   }
+  // Refused before any work of ours (the gate, collation) when the queue
+  // already holds more than the request could wait.
+  if (absl::Status shed = batcher_->CheckShed(call.deadline); !shed.ok()) {
+    if (metrics_ != nullptr) metrics_->RecordRejected(name(), "shed");
+    done(shed);
+    return;
+  }
   auto payload = std::make_unique<ClassifyPayload>();
   payload->request = request;
   payload->response = response;

@@ -175,6 +175,7 @@ std::string FormatJson(const std::vector<StepResult>& steps) {
     f.push_back(absl::StrCat("\"mean_queue_us\":", JsonNumber(s.mean_queue_us())));
     f.push_back(absl::StrCat("\"mean_compute_us\":", JsonNumber(s.mean_compute_us())));
     f.push_back(absl::StrCat("\"mean_server_total_us\":", JsonNumber(s.mean_server_total_us())));
+    f.push_back(absl::StrCat("\"p99_server_total_us\":", s.server_total_us.ValueAtQuantile(0.99)));
     f.push_back(absl::StrCat("\"aborted\":", JsonString(s.aborted)));
     objects.push_back(absl::StrCat("{", absl::StrJoin(f, ","), "}"));
   }

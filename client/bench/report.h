@@ -7,9 +7,11 @@
 // sent, ok, errors {code: count}, unsent, late, unmatched, throughput_rps,
 // mean_us, p50_us, p90_us, p99_us, p999_us, max_us, mean_batch_size,
 // branches {branch: count}, mean_queue_us, mean_compute_us,
-// mean_server_total_us, aborted ("" unless the step stopped early).
-// CSV: a header, then one row per step with the same fields; errors is the
-// total, error_codes and branches are "name:count" joined with ';'.
+// mean_server_total_us, p99_server_total_us, aborted ("" unless the step
+// stopped early).
+// CSV: a header, then one row per step with the same fields but
+// p99_server_total_us; errors is the total, error_codes and branches are
+// "name:count" joined with ';'.
 //
 // Thread-safety: pure functions.
 #ifndef MMFUSE_CLIENT_BENCH_REPORT_H_

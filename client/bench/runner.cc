@@ -490,6 +490,7 @@ void Runner::Complete(const Sent& sent, absl::Time now, const std::string& error
           result_.queue_us_sum += static_cast<int64_t>(response->timings().queue_us());
           result_.compute_us_sum += static_cast<int64_t>(response->timings().compute_us());
           result_.server_total_us_sum += static_cast<int64_t>(response->timings().total_us());
+          result_.server_total_us.Record(static_cast<int64_t>(response->timings().total_us()));
           ++result_.branches[response->branch()];
         }
       }

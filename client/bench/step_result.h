@@ -72,6 +72,10 @@ struct StepResult {
   int64_t queue_us_sum = 0;
   int64_t compute_us_sum = 0;
   int64_t server_total_us_sum = 0;
+  // The server's own time per successful request (its timings.total_us):
+  // under overload the client's latency also holds the time a request waits
+  // in the client and the network stack, this one only the server's.
+  LatencyHistogram server_total_us;
   std::map<std::string, int64_t> branches;
 
   // Non-empty if the step stopped early, saying why (e.g. the server became

@@ -447,6 +447,11 @@ TEST_F(BatcherTest, ShedsTasksWhoseEstimatedWaitExceedsMaxQueueTime) {
                                     HasSubstr("exceeds max_queue_time=10ms")));
   EXPECT_EQ(batcher_->Stats().shed, 1);
   EXPECT_EQ(processor_.TimesProcessed(15), 0);
+  // Asked ahead, the same answer (and count); a task with room is not shed.
+  const absl::Status ahead = batcher_->CheckShed(absl::InfiniteFuture());
+  EXPECT_TRUE(IsShed(ahead));
+  EXPECT_THAT(ahead.message(), HasSubstr("estimated queue wait 11ms"));
+  EXPECT_EQ(batcher_->Stats().shed, 2);
   // Accepted ones are all computed (Shutdown runs what is queued).
   ReleaseWorker();
   batcher_->Shutdown();
@@ -478,6 +483,7 @@ TEST_F(BatcherTest, ShedsATaskWhoseDeadlineComesBeforeItsEstimatedTurn) {
   EXPECT_TRUE(IsShed(shed));
   EXPECT_THAT(shed.message(), AllOf(HasSubstr("estimated queue wait 9ms"),
                                     HasSubstr("exceeds the 5ms left before the request's deadline")));
+  EXPECT_TRUE(batcher_->CheckShed(clock_.Now() + absl::Milliseconds(20)).ok());
   Submit(Spec(22).Deadline(clock_.Now() + absl::Milliseconds(20)));
   EXPECT_FALSE(outcomes_.Answered(22));
   ReleaseWorker();

@@ -24,6 +24,7 @@ std::vector<StepResult> TwoSteps() {
   for (int us = 1000; us <= 10000; us += 1000) closed.latency_us.Record(us);
   closed.batch_size_sum = 30;
   closed.queue_us_sum = 1000;
+  for (int us = 100; us <= 1000; us += 100) closed.server_total_us.Record(us);
   closed.branches["full"] = 8;
   closed.branches["text\"only"] = 2;
 
@@ -48,7 +49,7 @@ TEST(BenchReportTest, JsonHasOneObjectPerStepWithTheDocumentedFields) {
         "\"max_us\":10000", "\"errors\":{\"RESOURCE_EXHAUSTED\":2}", "\"sent\":12", "\"ok\":10",
         "\"mean_batch_size\":3", "\"branches\":{\"full\":8,\"text\\\"only\":2}",
         "\"concurrency\":4", "\"rate\":100", "\"arrival\":\"poisson\"", "\"rpc\":\"stream\"",
-        "\"unsent\":1", "\"mean_queue_us\":100"}) {
+        "\"unsent\":1", "\"mean_queue_us\":100", "\"p99_server_total_us\":1000"}) {
     EXPECT_THAT(json, HasSubstr(field));
   }
   // The closed step has no rate, the open one no concurrency.
