@@ -76,6 +76,12 @@ absl::Status ValidateOptions(const BatcherOptions& o) {
           o.length_bucket_edges[i - 1]));
     }
   }
+  for (int branch : o.no_delay_branches) {
+    if (branch < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no_delay_branches contains ", branch, "; each must be >= 0"));
+    }
+  }
   if (o.starvation_age < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("starvation_age=", absl::FormatDuration(o.starvation_age),
@@ -209,6 +215,12 @@ class Batcher::Impl {
   }
 
  private:
+  // Where a task of a running batch waited: what it keeps if requeued.
+  struct Place {
+    absl::Time deadline;
+    uint64_t seq = 0;
+  };
+
   // What a worker takes out of the queues in one turn.
   struct Work {
     std::vector<QueuedTask> expired;
@@ -319,6 +331,7 @@ class Batcher::Impl {
     // cancellation is only polled here (is_cancelled is a callback, never
     // run under mu_). A dropped task leaves the batch one smaller.
     std::vector<std::unique_ptr<Task>> batch;
+    std::vector<Place> places;  // batch[i]'s, for a task the processor requeues
     std::vector<std::pair<std::unique_ptr<Task>, absl::Status>> dropped;
     int64_t expired = 0;
     int64_t cancelled = 0;
@@ -334,6 +347,7 @@ class Batcher::Impl {
             std::move(queued.task),
             absl::CancelledError("task cancelled before its batch started"));
       } else {
+        places.push_back(Place{queued.deadline, queued.seq});
         batch.push_back(std::move(queued.task));
       }
     }
@@ -366,14 +380,18 @@ class Batcher::Impl {
     }
     {
       absl::MutexLock lock(&mu_);
-      const auto n = static_cast<int64_t>(batch.size());
-      stats_.running -= n;
-      stats_.completed += n;
+      stats_.running -= static_cast<int64_t>(batch.size());
       ++stats_.batches;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (statuses[i].ok() && batch[i]->requeue) {
+          statuses[i] = Requeue(batch[i], places[i], finished);
+        }
+        if (batch[i] != nullptr) ++stats_.completed;
+      }
     }
     const int size = static_cast<int>(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
-      Answer(std::move(batch[i]), std::move(statuses[i]));
+      if (batch[i] != nullptr) Answer(std::move(batch[i]), std::move(statuses[i]));
     }
     // The worker's whole turn, answers included (the completions build the
     // responses and hand them to gRPC on this thread): that, not the model's
@@ -382,6 +400,28 @@ class Batcher::Impl {
     absl::MutexLock lock(&mu_);
     wait_.BatchRan(branch, size, turn);
     wait_.Finished(branch, size);
+  }
+
+  // Queues `task`, which its processor sent on to a later stage, again at
+  // `place` (taking it from `task`; a full queue or shutdown do not refuse
+  // it: it was accepted). An error, leaving `task`, if the processor left
+  // it invalid.
+  absl::Status Requeue(std::unique_ptr<Task>& task, const Place& place, absl::Time finished)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    task->requeue = false;
+    if (absl::Status invalid = ValidateTask(*task); !invalid.ok()) {
+      return absl::InternalError(
+          absl::StrCat("BatchProcessor requeued an invalid task: ", invalid.message()));
+    }
+    task->timings.earlier_stages_compute += finished - task->timings.started;
+    const QueueSet::Key key{task->branch, task->input_group, queues_.BucketFor(task->tokens)};
+    const int priority = task->priority;
+    wait_.Queued(task->branch);
+    ++stats_.requeued;
+    if (queues_.Add(key, priority, place.deadline, std::move(task), clock_->Now(), place.seq)) {
+      ++wake_epoch_;
+    }
+    return absl::OkStatus();
   }
 
   // Runs the processor; always returns one status per task. A wrong count or

@@ -17,7 +17,9 @@
 // once with RESOURCE_EXHAUSTED (queue full, or shed), INVALID_ARGUMENT (bad
 // priority or tokens) or UNAVAILABLE (shutting down); with DEADLINE_EXCEEDED or CANCELLED
 // if it expires or is cancelled before its batch starts (never computed); else
-// with the processor's status for it.
+// with the processor's status for it. A task the processor sends on to a
+// later stage (Task::requeue) is queued again, never refused, and answered
+// by its last stage.
 //
 // Thread-safety: thread-safe. Submit never blocks on compute.
 #ifndef MMFUSE_BATCHING_BATCHER_H_
@@ -73,6 +75,12 @@ struct BatcherOptions {
   // a task joins the first bucket whose edge >= tokens (the last bucket is
   // open). Empty = one bucket. Default empty.
   std::vector<int64_t> length_bucket_edges;
+  // Branches whose queues never wait for company: a batch runs as soon as a
+  // worker is free, whatever max_queue_delay says. For a cheap first stage
+  // (the gate) that hands its tasks on (Task::requeue): their later queue
+  // counts max_queue_delay from their arrival, so a task waits for company
+  // once, not once per stage. Default none.
+  std::vector<int> no_delay_branches;
   // A task waiting longer than this is treated as top priority, so no queue
   // starves. Default 100 ms.
   absl::Duration starvation_age = absl::Milliseconds(100);
@@ -86,6 +94,7 @@ struct BatcherStats {
   int64_t running = 0;           // tasks in batches on workers now
   int64_t batches = 0;           // batches run so far
   int64_t completed = 0;         // tasks answered by the processor so far
+  int64_t requeued = 0;          // tasks sent on to a later stage (Task::requeue)
   int64_t rejected_full = 0;     // RESOURCE_EXHAUSTED at Submit: queue full
   int64_t shed = 0;              // RESOURCE_EXHAUSTED at Submit: estimated wait too long
   int64_t expired = 0;           // DEADLINE_EXCEEDED before compute

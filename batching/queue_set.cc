@@ -20,7 +20,8 @@ BatcherOptions Normalized(BatcherOptions options) {
 }  // namespace
 
 QueueSet::QueueSet(const BatcherOptions& options)
-    : options_(Normalized(options)) {}
+    : options_(Normalized(options)),
+      no_delay_branches_(options.no_delay_branches.begin(), options.no_delay_branches.end()) {}
 
 int LengthBucket(const std::vector<int64_t>& edges, int64_t tokens) {
   return static_cast<int>(std::lower_bound(edges.begin(), edges.end(), tokens) - edges.begin());
@@ -42,7 +43,8 @@ std::map<int, int64_t> QueueSet::SizeByBranch() const {
 }
 
 bool QueueSet::Add(const Key& key, int priority, absl::Time deadline,
-                   std::unique_ptr<Task> task, absl::Time now) {
+                   std::unique_ptr<Task> task, absl::Time now,
+                   std::optional<uint64_t> seq_from_earlier_stage) {
   ABSL_RAW_CHECK(priority >= 0 && priority < options_.priority_levels,
                  "priority out of range");
   const absl::Time earliest_deadline = deadlines_.empty()
@@ -52,7 +54,8 @@ bool QueueSet::Add(const Key& key, int priority, absl::Time deadline,
   Queue& queue = it->second;
   if (new_queue) queue.levels.resize(options_.priority_levels);
 
-  const uint64_t seq = next_seq_++;
+  const uint64_t seq =
+      seq_from_earlier_stage.has_value() ? *seq_from_earlier_stage : next_seq_++;
   const int64_t tokens = task->tokens;
   queue.levels[priority].emplace(seq, QueuedTask{std::move(task), deadline});
   ++queue.size;
@@ -64,7 +67,7 @@ bool QueueSet::Add(const Key& key, int priority, absl::Time deadline,
   // A new queue starts a max_queue_delay timer that may beat the current
   // wake time; an existing queue's timer is its older head's, unchanged.
   return new_queue || deadline < earliest_deadline ||
-         ReadyBatchSize(queue, now, Readiness::kWaitForReady) > 0;
+         ReadyBatchSize(key, queue, now, Readiness::kWaitForReady) > 0;
 }
 
 std::vector<QueuedTask> QueueSet::TakeExpired(absl::Time now) {
@@ -88,7 +91,7 @@ std::vector<QueuedTask> QueueSet::TakeBatch(absl::Time now,
   Urgency best_urgency;
   int batch_size = 0;
   for (auto it = queues_.begin(); it != queues_.end(); ++it) {
-    const int ready_size = ReadyBatchSize(it->second, now, readiness);
+    const int ready_size = ReadyBatchSize(it->first, it->second, now, readiness);
     if (ready_size == 0) continue;
     const Urgency urgency = MostUrgent(it->second, now).second;
     if (best == queues_.end() || urgency < best_urgency) {
@@ -122,6 +125,8 @@ absl::Time QueueSet::NextWakeTime() const {
   absl::Time wake = deadlines_.empty() ? absl::InfiniteFuture()
                                        : deadlines_.begin()->deadline;
   for (const auto& [key, queue] : queues_) {
+    // A no-delay queue is ready whenever it holds a task: no timer.
+    if (no_delay_branches_.count(key.branch) > 0) continue;
     wake = std::min(wake, OldestEnqueued(queue) + options_.max_queue_delay);
   }
   return wake;
@@ -160,11 +165,12 @@ absl::Time QueueSet::OldestEnqueued(const Queue& queue) {
   return oldest;
 }
 
-int QueueSet::ReadyBatchSize(const Queue& queue, absl::Time now,
+int QueueSet::ReadyBatchSize(const Key& key, const Queue& queue, absl::Time now,
                              Readiness readiness) const {
   if (queue.size == 0) return 0;
   const int max_size = options_.max_batch_size;
   if (readiness == Readiness::kDrain || queue.size >= max_size ||
+      no_delay_branches_.count(key.branch) > 0 ||
       (options_.max_batch_tokens > 0 &&
        queue.tokens >= options_.max_batch_tokens) ||
       now - OldestEnqueued(queue) >= options_.max_queue_delay) {
@@ -180,6 +186,7 @@ int QueueSet::ReadyBatchSize(const Queue& queue, absl::Time now,
 QueuedTask QueueSet::Remove(const Key& key, Queue& queue, int level,
                             Level::iterator it) {
   QueuedTask removed = std::move(it->second);
+  removed.seq = it->first;
   if (removed.deadline != absl::InfiniteFuture()) {
     deadlines_.erase(DeadlineRef{removed.deadline, it->first, key, level});
   }

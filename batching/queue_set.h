@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -42,6 +43,7 @@ namespace mmfuse::batching {
 struct QueuedTask {
   std::unique_ptr<Task> task;
   absl::Time deadline = absl::InfiniteFuture();
+  uint64_t seq = 0;  // Arrival order, set by QueueSet::Add.
 };
 
 // The length bucket of a task with `tokens` tokens under `edges` (sorted):
@@ -83,13 +85,16 @@ class QueueSet {
   // left out.
   std::map<int, int64_t> SizeByBranch() const;
 
-  // Queues `task` (its timings.enqueued already set to `now`) at priority
-  // level `priority` (resolved, in range) of queue `key`. The caller checked
-  // QueueSize against max_queue_size. Returns true when a worker waiting on
-  // NextWakeTime() should look again: the queue is now ready, or the next
-  // wake time moved earlier.
+  // Queues `task` (its timings.enqueued already set) at priority level
+  // `priority` (resolved, in range) of queue `key`. The caller checked
+  // QueueSize against max_queue_size. `seq` is the arrival order of a task
+  // coming back from an earlier stage (QueuedTask::seq, with its original
+  // timings.enqueued), so it keeps its place; unset = arriving now. Returns
+  // true when a worker waiting on NextWakeTime() should look again: the
+  // queue is now ready, or the next wake time moved earlier.
   bool Add(const Key& key, int priority, absl::Time deadline,
-           std::unique_ptr<Task> task, absl::Time now);
+           std::unique_ptr<Task> task, absl::Time now,
+           std::optional<uint64_t> seq = std::nullopt);
 
   // Removes and returns every task whose deadline <= now.
   std::vector<QueuedTask> TakeExpired(absl::Time now);
@@ -138,13 +143,14 @@ class QueueSet {
   std::pair<int, Urgency> MostUrgent(const Queue& queue, absl::Time now) const;
   // When the queue's oldest task arrived; the queue must not be empty.
   static absl::Time OldestEnqueued(const Queue& queue);
-  // The batch size the queue is ready to give now; 0 = not ready.
-  int ReadyBatchSize(const Queue& queue, absl::Time now,
+  // The batch size queue `key` is ready to give now; 0 = not ready.
+  int ReadyBatchSize(const Key& key, const Queue& queue, absl::Time now,
                      Readiness readiness) const;
   // Removes one task from `queue`, keeping counts and the deadline index.
   QueuedTask Remove(const Key& key, Queue& queue, int level, Level::iterator it);
 
   const BatcherOptions options_;  // preferred_batch_sizes sorted, unique
+  const std::set<int> no_delay_branches_;
   std::map<Key, Queue> queues_;   // only non-empty queues
   std::set<DeadlineRef> deadlines_;
   int64_t size_ = 0;

@@ -29,6 +29,10 @@ struct TaskTimings {
   absl::Time started = absl::InfinitePast();    // its batch went to the model
   absl::Time finished = absl::InfinitePast();   // the model returned
   int batch_size = 0;                           // tasks in the batch it ran in
+  // Compute time of the batches of earlier stages (Task::requeue), which
+  // also lies between `enqueued` and `started`: the task's time in queues
+  // is started - enqueued - earlier_stages_compute.
+  absl::Duration earlier_stages_compute = absl::ZeroDuration();
 };
 
 struct Task {
@@ -57,6 +61,15 @@ struct Task {
   // The request data; owned by the task.
   std::unique_ptr<Payload> payload;
   TaskTimings timings;
+  // Set by the processor, with `branch`, `input_group` and `tokens` changed,
+  // to send the task on to another queue instead of answering it: a
+  // pipeline of stages, such as the gate and then the expert it chose. The
+  // batcher clears it and queues the task again with its deadline, priority
+  // and place in arrival order; an accepted task is never refused on the
+  // way (a full queue or shutdown), so it is answered exactly once, by its
+  // last stage. Ignored when the processor's status for the task is an
+  // error.
+  bool requeue = false;
 
   // Runs exactly once, on any thread, with the outcome and the task itself
   // (payload holding the result when status is OK). Must not block; must not

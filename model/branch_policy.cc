@@ -33,6 +33,14 @@ double BranchPolicy::Gflops(int branch, bool gate_ran, const std::vector<int64_t
   return MacsToGflops(macs);
 }
 
+absl::Status BranchPolicy::CheckBudget(const std::vector<int64_t>& frames,
+                                       const v1::ComputeBudget& budget) const {
+  // Logits only rank the branches within the budget; whether any is within
+  // it does not depend on them.
+  const std::vector<float> any_logits(branches_.size(), 0.0f);
+  return Choose(frames, budget, any_logits, /*load_bias=*/0).status();
+}
+
 absl::StatusOr<BranchChoice> BranchPolicy::Choose(const std::vector<int64_t>& frames,
                                                   const v1::ComputeBudget& budget,
                                                   absl::Span<const float> gate_logits,

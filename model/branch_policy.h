@@ -50,6 +50,12 @@ class BranchPolicy {
                                       const v1::ComputeBudget& budget,
                                       absl::Span<const float> gate_logits, double load_bias) const;
 
+  // Choose's refusal for a request whatever its gate logits (the budget's
+  // max_gflops below every usable branch), or OK: lets a server refuse a
+  // request before it waits for the gate.
+  absl::Status CheckBudget(const std::vector<int64_t>& frames,
+                           const v1::ComputeBudget& budget) const;
+
   // Estimated GFLOPs of `branch` (plus the gate when it ran) for `frames`.
   double Gflops(int branch, bool gate_ran, const std::vector<int64_t>& frames) const;
 

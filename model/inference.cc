@@ -78,10 +78,15 @@ std::vector<ModalityInput> OnDevice(const ModelPackage& package, std::vector<Mod
   return ToDevice(std::move(batch), package.device, package.dtype);
 }
 
+thread_local int64_t forward_passes_on_this_thread = 0;
+
 }  // namespace
+
+int64_t ForwardPassesOnThisThread() { return forward_passes_on_this_thread; }
 
 absl::StatusOr<std::vector<float>> PredictProbabilities(
     const ModelPackage& package, absl::Span<const FeatureMap* const> samples, int branch) {
+  ++forward_passes_on_this_thread;
   try {
     c10::InferenceMode guard;
     MultimodalModel model = package.model;  // Shares the module; forward is not const.
@@ -106,6 +111,7 @@ absl::StatusOr<std::vector<float>> PredictProbabilities(
 
 absl::StatusOr<std::vector<float>> GateLogits(const ModelPackage& package,
                                               absl::Span<const FeatureMap* const> samples) {
+  ++forward_passes_on_this_thread;
   try {
     c10::InferenceMode guard;
     MultimodalModel model = package.model;

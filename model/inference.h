@@ -30,6 +30,11 @@ absl::StatusOr<std::vector<float>> PredictProbabilities(
 absl::StatusOr<std::vector<float>> GateLogits(const ModelPackage& package,
                                               absl::Span<const FeatureMap* const> samples);
 
+// Calls of PredictProbabilities and GateLogits the calling thread has made:
+// lets a test show which threads run forward passes (a server's RPC threads
+// must not).
+int64_t ForwardPassesOnThisThread();
+
 // Trainable parameters of the package's model.
 int64_t ParameterCount(const ModelPackage& package);
 

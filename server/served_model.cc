@@ -23,7 +23,8 @@ struct ClassifyPayload : batching::Payload {
   v1::ClassifyResponse* response = nullptr;
   CallContext call;
   std::function<void(absl::Status)> done;
-  int branch = 0;                     // Chosen on admission.
+  bool awaiting_gate = false;         // Queued for the gate stage.
+  int branch = 0;                     // Chosen on admission, or by the gate.
   std::vector<int64_t> frames;        // Per modality, model order; 0 = absent.
   bool gate_ran = false;              // The gate's cost was spent on it.
   std::vector<float> probabilities;   // Filled by the processor.
@@ -70,14 +71,18 @@ double PaddingRatio(const std::vector<batching::Task*>& group, const model::Bran
 // that branch's encoders run.
 class ServedModel::Processor : public batching::BatchProcessor {
  public:
-  Processor(std::shared_ptr<const model::ModelPackage> package, ServerMetrics* metrics)
-      : package_(std::move(package)),
+  Processor(const ServedModel& owner, std::shared_ptr<const model::ModelPackage> package,
+            ServerMetrics* metrics)
+      : owner_(owner),
+        package_(std::move(package)),
         branches_(model::ResolveBranches(package_->config)),
         metrics_(metrics) {}
 
-  // A batch holds one branch (a queue per branch) or several (mixed
-  // queues): each branch group runs its own expert.
+  // A batch of the gate stage, or of the experts: one branch (a queue per
+  // branch) or several (mixed queues), each branch group running its own
+  // expert.
   std::vector<absl::Status> ProcessBatch(absl::Span<batching::Task* const> batch) override {
+    if (PayloadOf(batch.front())->awaiting_gate) return owner_.RunGate(batch);
     if (metrics_ != nullptr) {
       metrics_->RecordBatch(package_->config.name(), static_cast<int>(batch.size()));
     }
@@ -110,6 +115,7 @@ class ServedModel::Processor : public batching::BatchProcessor {
   }
 
  private:
+  const ServedModel& owner_;
   std::shared_ptr<const model::ModelPackage> package_;
   std::vector<model::Branch> branches_;
   ServerMetrics* metrics_;  // Not owned; may be null.
@@ -156,6 +162,10 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(
   for (uint32_t size : b.preferred_batch_sizes()) batcher.preferred_batch_sizes.push_back(size);
   for (uint64_t edge : b.length_bucket_edges()) batcher.length_bucket_edges.push_back(edge);
   batcher.clock = options.clock;
+  // The gate is a small share of a request's cost: its queue runs whatever
+  // waits as soon as a worker is free, and the branch queues count
+  // max_queue_delay from the request's arrival.
+  if (served->gate_stage_ >= 0) batcher.no_delay_branches.push_back(served->gate_stage_);
   if (options.adaptive_load_bias) {
     MMFUSE_ASSIGN_OR_RETURN(served->load_bias_controller_,
                             batching::LoadBiasController::Create(options.load_bias));
@@ -178,7 +188,12 @@ ServedModel::ServedModel(std::shared_ptr<const model::ModelPackage> package,
       mixed_branch_queues_(options.mixed_branch_queues),
       bucket_ratio_(options.length_bucket_ratio.value_or(config_.batching().length_bucket_ratio())),
       policy_(config_),
-      processor_(std::make_unique<Processor>(package_, options.metrics)) {
+      processor_(std::make_unique<Processor>(*this, package_, options.metrics)) {
+  if (policy_.branches().size() > 1) {
+    gate_stage_ = static_cast<int>(policy_.branches().size());
+    gate_inputs_.name = "gate";
+    for (int m = 0; m < config_.modalities_size(); ++m) gate_inputs_.modalities.push_back(m);
+  }
   priority_levels_ = Setting<int>(options.priority_levels, config_.batching().priority_levels(), 1);
   info_.set_name(config_.name());
   info_.set_version(config_.version());
@@ -218,14 +233,59 @@ void ServedModel::Shutdown() {
   if (metrics_ != nullptr) metrics_->SetModelLoaded(name(), false);
 }
 
-absl::StatusOr<model::BranchChoice> ServedModel::ChooseBranch(
-    const v1::ClassifyRequest& request, const std::vector<int64_t>& frames) const {
-  std::vector<float> logits;
-  if (policy_.NeedsGate(request.budget())) {
-    const model::FeatureMap* features = &request.features();
-    MMFUSE_ASSIGN_OR_RETURN(logits, model::GateLogits(*package_, absl::MakeConstSpan(&features, 1)));
+std::vector<std::pair<std::string, int64_t>> ServedModel::QueueDepths() const {
+  const batching::BatcherStats stats = batcher_->Stats();
+  auto depth = [&](int branch) {
+    auto it = stats.queued_by_branch.find(branch);
+    return it == stats.queued_by_branch.end() ? int64_t{0} : it->second;
+  };
+  std::vector<std::pair<std::string, int64_t>> depths;
+  for (int b = 0; b < static_cast<int>(policy_.branches().size()); ++b) {
+    depths.emplace_back(policy_.branches()[b].name, depth(b));
   }
-  return policy_.Choose(frames, request.budget(), logits, load_bias_.load());
+  if (gate_stage_ >= 0) depths.emplace_back(kGateStage, depth(gate_stage_));
+  return depths;
+}
+
+void ServedModel::JoinBranchQueue(batching::Task* task) const {
+  const ClassifyPayload& payload = *PayloadOf(task);
+  const model::Branch& branch =
+      payload.awaiting_gate ? gate_inputs_ : policy_.branches()[payload.branch];
+  const model::BatchingKey key = model::BatchingKeyOf(branch, payload.frames, bucket_ratio_);
+  // The queue it joins: its stage (the gate, or its branch) and the
+  // modalities it carries, so that no encoder runs for a batch's absent
+  // inputs. Mixed queues know neither the branches nor the inputs.
+  const int stage = payload.awaiting_gate ? gate_stage_ : payload.branch;
+  task->branch = mixed_branch_queues_ && !payload.awaiting_gate ? 0 : stage;
+  task->input_group = mixed_branch_queues_ ? 0 : key.input_group;
+  task->tokens = std::max<int64_t>(1, key.tokens);
+}
+
+std::vector<absl::Status> ServedModel::RunGate(absl::Span<batching::Task* const> batch) const {
+  std::vector<const model::FeatureMap*> samples;
+  samples.reserve(batch.size());
+  for (batching::Task* task : batch) samples.push_back(&PayloadOf(task)->request->features());
+  absl::StatusOr<std::vector<float>> logits = model::GateLogits(*package_, samples);
+  if (!logits.ok()) return std::vector<absl::Status>(batch.size(), logits.status());
+  const size_t branches = policy_.branches().size();
+  const double load_bias = load_bias_.load();
+  std::vector<absl::Status> statuses(batch.size(), absl::OkStatus());
+  for (size_t k = 0; k < batch.size(); ++k) {
+    ClassifyPayload& payload = *PayloadOf(batch[k]);
+    absl::StatusOr<model::BranchChoice> choice =
+        policy_.Choose(payload.frames, payload.request->budget(),
+                       absl::MakeConstSpan(logits->data() + k * branches, branches), load_bias);
+    if (!choice.ok()) {
+      statuses[k] = choice.status();
+      continue;
+    }
+    payload.awaiting_gate = false;
+    payload.branch = choice->branch;
+    payload.gate_ran = choice->gate_ran;
+    JoinBranchQueue(batch[k]);
+    batch[k]->requeue = true;
+  }
+  return statuses;
 }
 
 void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyResponse* response,
@@ -250,29 +310,37 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
   payload->done = std::move(done);
   payload->frames = model::FramesOf(config_, request->features());
 
-  // Gate on admission, on this thread: the batch then holds one branch only.
-  absl::StatusOr<model::BranchChoice> choice = ChooseBranch(*request, payload->frames);
-  if (!choice.ok()) {
+  // Without the gate the branch is chosen now; with it, later on a worker
+  // on a batch (RunGate), and a budget no branch fits is refused now rather
+  // than after waiting for the gate.
+  const bool needs_gate = policy_.NeedsGate(request->budget());
+  model::BranchChoice choice;
+  absl::Status refused;
+  if (needs_gate) {
+    refused = policy_.CheckBudget(payload->frames, request->budget());
+  } else if (absl::StatusOr<model::BranchChoice> chosen =
+                 policy_.Choose(payload->frames, request->budget(), {}, load_bias_.load());
+             chosen.ok()) {
+    choice = *chosen;
+  } else {
+    refused = chosen.status();
+  }
+  if (!refused.ok()) {
     if (metrics_ != nullptr) metrics_->RecordRejected(name(), "invalid");
     std::function<void(absl::Status)> refuse = std::move(payload->done);
-    refuse(choice.status());
+    refuse(refused);
     return;
   }
-  payload->gate_ran = choice->gate_ran;
-  payload->branch = choice->branch;
-  const model::BatchingKey key =
-      model::BatchingKeyOf(policy_.branches()[choice->branch], payload->frames, bucket_ratio_);
+  payload->awaiting_gate = needs_gate;
+  payload->branch = choice.branch;
+  payload->gate_ran = choice.gate_ran;
 
   auto task = std::make_unique<batching::Task>();
-  // The queue it joins: its branch and the modalities it carries, so that
-  // no encoder runs for a batch's absent inputs. Mixed queues know neither.
-  task->branch = mixed_branch_queues_ ? 0 : choice->branch;
-  task->input_group = mixed_branch_queues_ ? 0 : key.input_group;
-  task->tokens = std::max<int64_t>(1, key.tokens);
   task->priority = request->priority() == 0 ? -1 : static_cast<int>(request->priority()) - 1;
   task->deadline = call.deadline;
   task->is_cancelled = call.is_cancelled;
   task->payload = std::move(payload);
+  JoinBranchQueue(task.get());
   task->done = [this](absl::Status status, std::unique_ptr<batching::Task> task) {
     auto* payload = static_cast<ClassifyPayload*>(task->payload.get());
     if (status.ok()) {
@@ -303,12 +371,14 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
       response.set_batch_size(t.batch_size);
       *response.mutable_budget() = request.budget();
       v1::Timings* timings = response.mutable_timings();
-      timings->set_queue_us(Micros(t.started - t.enqueued));
-      timings->set_compute_us(Micros(t.finished - t.started));
+      // The gate's batch counts as compute, not as time in the queue.
+      const absl::Duration queued = t.started - t.enqueued - t.earlier_stages_compute;
+      const absl::Duration computed = t.finished - t.started + t.earlier_stages_compute;
+      timings->set_queue_us(Micros(queued));
+      timings->set_compute_us(Micros(computed));
       timings->set_total_us(Micros(absl::Now() - payload->call.received));
       if (metrics_ != nullptr) {
-        metrics_->RecordComputed(name(), branch.name, t.started - t.enqueued,
-                                 t.finished - t.started, gflops);
+        metrics_->RecordComputed(name(), branch.name, queued, computed, gflops);
         metrics_->RecordGflopsSaved(
             name(), std::max(0.0, policy_.Gflops(policy_.full_branch(), false, payload->frames) -
                                       gflops));
@@ -321,11 +391,12 @@ void ServedModel::Classify(const v1::ClassifyRequest* request, v1::ClassifyRespo
         }
       }
       if (load_bias_controller_ != nullptr) {
-        SetLoadBias(load_bias_controller_->Observe(t.started - t.enqueued, t.finished));
+        SetLoadBias(load_bias_controller_->Observe(queued, t.finished));
         if (metrics_ != nullptr) metrics_->SetGateLoadBias(name(), load_bias());
       }
     } else if (metrics_ != nullptr) {
       const char* reason = batching::IsShed(status) ? "shed"
+                           : status.code() == absl::StatusCode::kInvalidArgument  ? "invalid"
                            : status.code() == absl::StatusCode::kResourceExhausted ? "queue_full"
                            : status.code() == absl::StatusCode::kDeadlineExceeded ? "deadline"
                            : status.code() == absl::StatusCode::kCancelled        ? "cancelled"

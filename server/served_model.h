@@ -3,6 +3,13 @@
 // and when its batch has run fills the response (top-k, branch, cost,
 // timings). No gRPC and no LibTorch in this header.
 //
+// A request that needs the gate (a gated package, budget not ACCURATE) runs
+// two stages on the batcher's workers: it queues for the gate, which runs on
+// a batch of such requests and chooses each one's branch; the request then
+// joins its branch's queue (batching::Task::requeue) and the branch's expert
+// runs it. The caller's thread only validates and queues: it never runs a
+// forward pass.
+//
 // Thread-safety: thread-safe.
 #ifndef MMFUSE_SERVER_SERVED_MODEL_H_
 #define MMFUSE_SERVER_SERVED_MODEL_H_
@@ -12,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -109,6 +117,11 @@ class ServedModel {
 
   batching::BatcherStats Stats() const { return batcher_->Stats(); }
 
+  // Requests waiting now per queue stage: each branch's name, then
+  // kGateStage for the gate's queue (gated packages only).
+  std::vector<std::pair<std::string, int64_t>> QueueDepths() const;
+  static constexpr char kGateStage[] = "(gate)";
+
   // Process-wide shift toward cheaper branches (0 = none): the gate's score
   // of branch b loses bias * cost_b / cost_full. Set under load.
   void SetLoadBias(double bias) { load_bias_.store(bias); }
@@ -117,8 +130,11 @@ class ServedModel {
  private:
   class Processor;
   ServedModel(std::shared_ptr<const model::ModelPackage> package, const ServingOptions& options);
-  absl::StatusOr<model::BranchChoice> ChooseBranch(const v1::ClassifyRequest& request,
-                                                   const std::vector<int64_t>& frames) const;
+  // Sets the task's queue from its payload's branch (and inputs present).
+  void JoinBranchQueue(batching::Task* task) const;
+  // The gate stage: runs the gate on `batch` and sends each task on to its
+  // branch's queue. Called by the processor on a worker.
+  std::vector<absl::Status> RunGate(absl::Span<batching::Task* const> batch) const;
 
   std::shared_ptr<const model::ModelPackage> package_;
   v1::ModelConfig config_;
@@ -129,6 +145,11 @@ class ServedModel {
   bool mixed_branch_queues_;
   double bucket_ratio_;  // Of the length buckets per modality; 0 = none.
   model::BranchPolicy policy_;
+  // Batcher branch of the gate's queue (one past the model's branches); -1
+  // = the package has no gate.
+  int gate_stage_ = -1;
+  model::Branch gate_inputs_;  // Every modality: the gate reads them all.
+
   std::atomic<double> load_bias_{0};
   std::unique_ptr<batching::LoadBiasController> load_bias_controller_;  // Null = off.
   std::unique_ptr<Processor> processor_;

@@ -80,12 +80,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       QueueSnapshot snapshot;
       snapshot.model = name;
       snapshot.capacity = stats.max_queue_size;
-      const auto& branches = model->info().branches();
-      for (int b = 0; b < branches.size(); ++b) {
-        auto it = stats.queued_by_branch.find(b);
-        snapshot.depth_by_branch.emplace_back(
-            branches.Get(b).name(), it == stats.queued_by_branch.end() ? 0 : it->second);
-      }
+      snapshot.depth_by_branch = model->QueueDepths();
       snapshots.push_back(std::move(snapshot));
     }
     return snapshots;

@@ -737,6 +737,104 @@ TEST_F(BatcherTest, StatsCountQueuedTasksByBranch) {
   EXPECT_TRUE(done.queued_by_branch.empty());
 }
 
+// Two stages, as the server runs the gate and then the chosen expert:
+// branch kStage1 (no delay) hands every task on to branch kStage2.
+constexpr int kStage1 = 5;
+constexpr int kStage2 = 1;
+
+TEST_F(BatcherTest, RequeuedTasksRunTheirNextStageAndAreAnsweredOnce) {
+  BatcherOptions options = BaseOptions();
+  options.max_queue_delay = absl::Hours(1);
+  options.no_delay_branches = {kStage1};
+  Start(options);
+  processor_.RequeueBranch(kStage1, kStage2);
+  OccupyWorker();
+  const absl::Time arrived = clock_.Now();
+  SubmitRange(0, 3, kStage1);
+  // The first stage runs as soon as the worker is free, however long ago
+  // the tasks came; the second waits for company from their arrival, not
+  // from the requeue: 40 + 20 minutes of the hour's delay.
+  clock_.Advance(absl::Minutes(40));
+  ReleaseWorker();
+  RecordedBatch first = processor_.NextBatch();
+  EXPECT_THAT(first.ids, ElementsAre(0, 1, 2));
+  EXPECT_THAT(first.branches, ElementsAre(kStage1, kStage1, kStage1));
+  clock_.WaitForWaiters(1);
+  EXPECT_FALSE(outcomes_.Answered(0));
+  clock_.Advance(absl::Minutes(20));
+  RecordedBatch second = processor_.NextBatch();
+  EXPECT_THAT(second.ids, ElementsAre(0, 1, 2));
+  EXPECT_THAT(second.branches, ElementsAre(kStage2, kStage2, kStage2));
+  for (int64_t id = 0; id < 3; ++id) {
+    ASSERT_TRUE(outcomes_.Await(id).ok()) << outcomes_.Await(id);
+    EXPECT_EQ(outcomes_.Calls(id), 1);
+    EXPECT_EQ(outcomes_.Result(id), FakeResultFor(id));
+    EXPECT_EQ(processor_.TimesProcessed(id), 2);
+    const TaskTimings timings = outcomes_.Timings(id);
+    EXPECT_EQ(timings.enqueued, arrived);
+    EXPECT_EQ(timings.started, arrived + absl::Hours(1));
+    EXPECT_EQ(timings.earlier_stages_compute, absl::ZeroDuration());  // fake clock
+  }
+  batcher_->Shutdown();
+  const BatcherStats stats = batcher_->Stats();
+  EXPECT_EQ(stats.requeued, 3);
+  EXPECT_EQ(stats.completed, 4);  // the blocker and the three, once each
+  EXPECT_EQ(stats.batches, 3);
+}
+
+TEST_F(BatcherTest, RequeuedTaskKeepsItsPlaceAheadOfLaterArrivals) {
+  BatcherOptions options = BaseOptions();
+  options.max_batch_size = 2;
+  options.no_delay_branches = {kStage1};
+  Start(options);
+  processor_.RequeueBranch(kStage1, kStage2);
+  OccupyWorker();
+  Submit(Spec(0).Branch(kStage1));
+  Submit(Spec(1).Branch(kStage2));
+  processor_.ReleaseHeld();
+  // Stage one of task 0, then one batch of the second stage, task 0 (which
+  // arrived first) ahead of task 1.
+  std::vector<RecordedBatch> batches = processor_.NextBatches(3);
+  EXPECT_EQ(batches[0].branches.front(), kBlockerBranch);
+  EXPECT_THAT(batches[1].ids, ElementsAre(0));
+  EXPECT_THAT(batches[2].ids, ElementsAre(0, 1));
+}
+
+TEST_F(BatcherTest, RequeuedTaskKeepsItsDeadline) {
+  BatcherOptions options = BaseOptions();
+  options.max_queue_delay = absl::Hours(1);
+  options.no_delay_branches = {kStage1};
+  Start(options);
+  processor_.RequeueBranch(kStage1, kStage2);
+  Submit(Spec(0).Branch(kStage1).Deadline(clock_.Now() + absl::Milliseconds(5)));
+  processor_.NextBatch();  // stage one
+  clock_.WaitForWaiters(1);
+  clock_.Advance(absl::Milliseconds(5));
+  EXPECT_EQ(outcomes_.Await(0).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(processor_.TimesProcessed(0), 1);
+}
+
+TEST_F(BatcherTest, AnAcceptedTaskIsRequeuedIntoAFullQueueAndDuringShutdown) {
+  BatcherOptions options = BaseOptions();
+  options.max_queue_delay = absl::Hours(1);
+  options.max_queue_size = 1;
+  options.no_delay_branches = {kStage1};
+  Start(options);
+  processor_.RequeueBranch(kStage1, kStage2);
+  OccupyWorker();
+  Submit(Spec(0).Branch(kStage2));  // fills the second stage's queue
+  Submit(Spec(1).Branch(kStage1));
+  Submit(Spec(2).Branch(kStage1));  // first stage's queue full: refused
+  EXPECT_EQ(outcomes_.Await(2).code(), absl::StatusCode::kResourceExhausted);
+  processor_.ReleaseHeld();
+  batcher_->Shutdown();  // requeues while shutting down, then drains
+  for (int64_t id : {0, 1}) {
+    ASSERT_TRUE(outcomes_.Await(id).ok()) << id << ": " << outcomes_.Await(id);
+    EXPECT_EQ(outcomes_.Result(id), FakeResultFor(id));
+  }
+  EXPECT_EQ(processor_.TimesProcessed(1), 2);
+}
+
 TEST(BatcherCreateTest, RejectsBadOptionsNamingTheField) {
   FakeProcessor processor;
   struct Case {
@@ -759,6 +857,7 @@ TEST(BatcherCreateTest, RejectsBadOptionsNamingTheField) {
        "max_queue_delay"},
       {[](BatcherOptions& o) { o.max_queue_time = absl::ZeroDuration(); },
        "max_queue_time"},
+      {[](BatcherOptions& o) { o.no_delay_branches = {-1}; }, "no_delay_branches"},
   };
   for (const Case& c : cases) {
     BatcherOptions options;

@@ -1,5 +1,6 @@
 #include "tests/testing/fake_processor.h"
 
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -19,8 +20,13 @@ std::vector<absl::Status> FakeProcessor::ProcessBatch(
   }
   Behavior behavior;
   std::vector<absl::Status> statuses;
+  std::optional<int> requeue_to;
   {
     absl::MutexLock lock(&mu_);
+    if (!batch.empty()) {
+      auto to = requeue_to_.find(batch.front()->branch);
+      if (to != requeue_to_.end()) requeue_to = to->second;
+    }
     for (int64_t id : record.ids) {
       ++times_processed_[id];
       auto failure = failures_.find(id);
@@ -43,6 +49,9 @@ std::vector<absl::Status> FakeProcessor::ProcessBatch(
     auto* payload = dynamic_cast<FakePayload*>(batch[i]->payload.get());
     if (payload == nullptr) {
       statuses[i] = absl::InternalError("task has no FakePayload");
+    } else if (statuses[i].ok() && requeue_to.has_value()) {
+      batch[i]->branch = *requeue_to;
+      batch[i]->requeue = true;
     } else if (statuses[i].ok()) {
       payload->result = FakeResultFor(payload->id);
     }
@@ -54,6 +63,11 @@ std::vector<absl::Status> FakeProcessor::ProcessBatch(
 void FakeProcessor::SetBehavior(Behavior behavior) {
   absl::MutexLock lock(&mu_);
   behavior_ = behavior;
+}
+
+void FakeProcessor::RequeueBranch(int from, int to) {
+  absl::MutexLock lock(&mu_);
+  requeue_to_[from] = to;
 }
 
 void FakeProcessor::FailTask(int64_t id, absl::Status status) {

@@ -2,7 +2,8 @@
 // records every batch it is given, writes FakeResultFor(id) into each task's
 // FakePayload (so a test can check each task got its own answer), and can
 // hold batches until the test releases them (to queue tasks while workers are
-// busy), fail chosen tasks, throw, or return the wrong number of statuses.
+// busy), fail chosen tasks, send tasks on to a second stage, throw, or return
+// the wrong number of statuses.
 //
 //   FakeProcessor processor;
 //   processor.HoldBatches();           // batches park in ProcessBatch
@@ -65,6 +66,10 @@ class FakeProcessor final : public batching::BatchProcessor {
   void SetBehavior(Behavior behavior);
   // The task with `id` gets `status` (its neighbours are unaffected).
   void FailTask(int64_t id, absl::Status status);
+  // A successful task of a batch of branch `from` is sent on to branch `to`
+  // (Task::requeue), a second stage, instead of being answered; its result
+  // is written by the last stage.
+  void RequeueBranch(int from, int to);
 
   // From now on, each batch parks inside ProcessBatch (after being recorded)
   // until released.
@@ -91,6 +96,7 @@ class FakeProcessor final : public batching::BatchProcessor {
   absl::Mutex mu_;
   Behavior behavior_ ABSL_GUARDED_BY(mu_) = Behavior::kNormal;
   absl::flat_hash_map<int64_t, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int, int> requeue_to_ ABSL_GUARDED_BY(mu_);  // from -> to branch
   absl::flat_hash_map<int64_t, int> times_processed_ ABSL_GUARDED_BY(mu_);
   std::vector<RecordedBatch> batches_ ABSL_GUARDED_BY(mu_);
   size_t next_unread_ ABSL_GUARDED_BY(mu_) = 0;
