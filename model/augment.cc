@@ -177,7 +177,10 @@ void Augment(const v1::ModelConfig& config, const AugmentOptions& options, std::
       } else if (f.has_image()) {
         AugmentImage(f.image(), options, s, rng);
       } else if (f.has_text() && options.token_dropout > 0) {
-        lengths[b] = DropTokens(options.token_dropout, s, rng);
+        const int64_t kept = DropTokens(options.token_dropout, s, rng);
+        // A shorter sequence is padding now: the encoder must mask it.
+        if (kept < lengths[b]) in.padded = true;
+        lengths[b] = kept;
       }
     }
   }

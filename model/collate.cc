@@ -32,8 +32,16 @@ std::vector<ModalityInput> Collate(const v1::ModelConfig& config,
       if (it != sample->end()) longest = std::max<int64_t>(longest, it->second.frames());
     }
     if (longest == 0) continue;
+    // Unpadded when every sample has the modality at the longest length:
+    // then nothing needs zeroing, and the encoder needs no masks.
+    bool padded = false;
+    for (const FeatureMap* sample : samples) {
+      auto it = sample->find(modality.name());
+      padded |= it == sample->end() || it->second.frames() < longest;
+    }
     const int64_t dim = modality.feature_dim();
-    torch::Tensor features = at::zeros({batch, longest, dim}, host);
+    torch::Tensor features =
+        padded ? at::zeros({batch, longest, dim}, host) : at::empty({batch, longest, dim}, host);
     torch::Tensor lengths = at::empty({batch}, host.dtype(at::kLong));
     float* out = features.data_ptr<float>();
     int64_t* length_out = lengths.data_ptr<int64_t>();
@@ -51,7 +59,7 @@ std::vector<ModalityInput> Collate(const v1::ModelConfig& config,
         for (int64_t i = 0; i < values; ++i) row[i] = HalfAt(seq.data_fp16().data(), i);
       }
     }
-    inputs[m] = ModalityInput{features, lengths};
+    inputs[m] = ModalityInput{features, lengths, padded};
   }
   return inputs;
 }

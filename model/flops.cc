@@ -26,6 +26,13 @@ int64_t TransformerLayerMacs(int64_t tokens, int64_t d_model, int64_t ff_dim) {
   return AttentionMacs(tokens, d_model) + 2 * tokens * d_model * ff_dim;
 }
 
+int64_t ClassTokenLayersMacs(int64_t layers, int64_t tokens, int64_t d_model, int64_t ff_dim) {
+  if (layers <= 0) return 0;
+  const int64_t d = d_model;
+  const int64_t last = tokens * 2 * d * d + 2 * d * d + 2 * tokens * d + 2 * d * ff_dim;
+  return (layers - 1) * TransformerLayerMacs(tokens, d, ff_dim) + last;
+}
+
 int64_t ForwardMacs(const v1::ModelConfig& config, const std::vector<int64_t>& frames) {
   const v1::TransformerConfig& t = config.transformer();
   const int64_t d = t.d_model();
@@ -51,7 +58,7 @@ int64_t ForwardMacs(const v1::ModelConfig& config, const std::vector<int64_t>& f
   switch (config.fusion_mode()) {
     case v1::FUSION_MODE_LATE:
       for (int m = 0; m < modalities; ++m) {
-        if (n[m] > 0) macs += fusion_layers * TransformerLayerMacs(n[m], d, ff) + d * classes;
+        if (n[m] > 0) macs += ClassTokenLayersMacs(fusion_layers, n[m], d, ff) + d * classes;
       }
       return macs;
     case v1::FUSION_MODE_MBT: {
@@ -69,7 +76,7 @@ int64_t ForwardMacs(const v1::ModelConfig& config, const std::vector<int64_t>& f
         macs += AttentionMacs(n[m], d);  // Pooling block.
         fused += CeilDiv(frames[m], SftKernel(config, m));
       }
-      return macs + fusion_layers * TransformerLayerMacs(fused, d, ff) + d * classes;
+      return macs + ClassTokenLayersMacs(fusion_layers, fused, d, ff) + d * classes;
     }
     case v1::FUSION_MODE_LOCOMT: {
       const auto views = LocomtViews(config);
@@ -97,7 +104,7 @@ int64_t ForwardMacs(const v1::ModelConfig& config, const std::vector<int64_t>& f
       return macs;
     }
     default:  // Concat: a fusion CLS and every token.
-      return macs + fusion_layers * TransformerLayerMacs(1 + all_tokens, d, ff) + d * classes;
+      return macs + ClassTokenLayersMacs(fusion_layers, 1 + all_tokens, d, ff) + d * classes;
   }
 }
 

@@ -18,6 +18,13 @@ namespace mmfuse::model {
 // feed-forward sub-layer (2 T d ff).
 int64_t TransformerLayerMacs(int64_t tokens, int64_t d_model, int64_t ff_dim);
 
+// Multiply-adds of `layers` layers over `tokens` tokens whose only output
+// read is the first token's (a class-token readout): in inference the last
+// layer computes k and v for every token, and the query, scores, weighted
+// values, output projection and feed-forward of the first token alone
+// (TransformerLayer::ForwardFirstToken). 0 layers cost nothing.
+int64_t ClassTokenLayersMacs(int64_t layers, int64_t tokens, int64_t d_model, int64_t ff_dim);
+
 // Multiply-adds of one sample's forward pass with `frames[m]` frames of
 // modality m (model order; 0 = absent, its encoder never runs), for the
 // config's fusion mode. Each mode's count follows its code path exactly

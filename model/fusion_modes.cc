@@ -41,15 +41,16 @@ torch::Tensor MeanOverPresent(const std::vector<torch::Tensor>& values,
   return sum / count.clamp_min(1);
 }
 
-namespace {
-
-torch::Tensor RunLayers(torch::nn::ModuleList& layers, torch::Tensor x,
-                        const torch::Tensor& padding) {
-  for (const auto& layer : *layers) x = layer->as<TransformerLayer>()->forward(x, padding);
-  return x;
+torch::Tensor ClassTokenAfterLayers(torch::nn::ModuleList& layers, torch::Tensor x,
+                                    const torch::Tensor& padding, bool training) {
+  const size_t count = layers->size();
+  for (size_t i = 0; i < count; ++i) {
+    TransformerLayerImpl* layer = layers[i]->as<TransformerLayer>();
+    if (!training && i + 1 == count) return layer->ForwardFirstToken(x, padding);
+    x = layer->forward(x, padding);
+  }
+  return x.select(1, 0);
 }
-
-}  // namespace
 
 ConcatFusion::ConcatFusion(const v1::ModelConfig& config) {
   const v1::TransformerConfig& t = config.transformer();
@@ -62,17 +63,23 @@ ConcatFusion::ConcatFusion(const v1::ModelConfig& config) {
 
 torch::Tensor ConcatFusion::Fuse(const std::vector<Stream>& streams) {
   std::vector<torch::Tensor> tokens, padding;
+  bool padded = false;
   for (const Stream& s : streams) {
     if (!s.defined()) continue;
     tokens.push_back(s.tokens);
     padding.push_back(s.padding);
+    padded |= s.padded;
   }
   const int64_t batch = tokens.front().size(0);
   const int64_t d = cls_.size(0);
   tokens.insert(tokens.begin(), cls_.view({1, 1, d}).expand({batch, 1, d}));
-  padding.insert(padding.begin(), at::zeros({batch, 1}, padding.front().options()));
-  const torch::Tensor x = RunLayers(layers_, at::cat(tokens, 1), at::cat(padding, 1));
-  return CountedLinear(head_, norm_(x.select(1, 0)));
+  torch::Tensor mask;  // None without padding: the layers need no check.
+  if (padded) {
+    padding.insert(padding.begin(), at::zeros({batch, 1}, padding.front().options()));
+    mask = at::cat(padding, 1);
+  }
+  const torch::Tensor cls = ClassTokenAfterLayers(layers_, at::cat(tokens, 1), mask, is_training());
+  return CountedLinear(head_, norm_(cls));
 }
 
 LateFusion::LateFusion(const v1::ModelConfig& config) {
@@ -93,8 +100,10 @@ FusionOutput LateFusion::FuseForTraining(const std::vector<Stream>& streams) {
   out.fused_loss = false;
   for (size_t m = 0; m < streams.size(); ++m) {
     if (!streams[m].defined()) continue;
-    const torch::Tensor x = RunLayers(layers_[m], streams[m].tokens, streams[m].padding);
-    out.stream_logits[m] = CountedLinear(heads_[m], norms_[m](x.select(1, 0)));
+    const torch::Tensor cls = ClassTokenAfterLayers(
+        layers_[m], streams[m].tokens, streams[m].padded ? streams[m].padding : torch::Tensor(),
+        is_training());
+    out.stream_logits[m] = CountedLinear(heads_[m], norms_[m](cls));
     // A sample without this modality adds nothing to its product.
     const torch::Tensor present =
         streams[m].present.to(out.stream_logits[m].scalar_type()).unsqueeze(1);

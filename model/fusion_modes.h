@@ -29,6 +29,9 @@ struct Stream {
   torch::Tensor tokens;   // [B, 1 + T, D]: the modality's CLS, then its frames.
   torch::Tensor padding;  // [B, 1 + T] bool, true = padding (all of it where absent).
   torch::Tensor present;  // [B] bool.
+  // Whether `padding` has a true anywhere (ModalityInput::padded): false
+  // lets layers run without a mask (ATen's fused kernel, no check).
+  bool padded = true;
   bool defined() const { return tokens.defined(); }
 };
 
@@ -63,6 +66,14 @@ TransformerLayerOptions LayerOptions(const v1::TransformerConfig& t);
 
 // `count` TransformerLayers in a ModuleList.
 torch::nn::ModuleList MakeLayers(int count, const TransformerLayerOptions& options);
+
+// The first token's output [B, D] after `layers` (applied in order to x
+// [B, T, D] with key padding `padding`), for a class-token readout. In
+// inference the last layer computes that token alone
+// (TransformerLayer::ForwardFirstToken); in training every layer runs whole,
+// so gradients and dropout are as ever. With no layers, x's first token.
+torch::Tensor ClassTokenAfterLayers(torch::nn::ModuleList& layers, torch::Tensor x,
+                                    const torch::Tensor& padding, bool training);
 
 // Mean over streams of per-stream values [B, ...], counting for each sample
 // only streams it has. `values[m]` is undefined for streams absent from the

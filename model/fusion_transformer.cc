@@ -4,6 +4,7 @@
 
 #include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
+#include <ATen/ops/ones.h>
 #include <ATen/ops/zeros.h>
 #include <torch/nn/init.h>
 
@@ -45,17 +46,25 @@ Stream FusionTransformerImpl::Encode(int modality, const ModalityInput& input) {
   TORCH_CHECK(frames < tokenizer.positions.size(0), config_.modalities(modality).name(), " has ",
               frames, " frames, more than max_frames=", tokenizer.positions.size(0) - 1);
   Stream stream;
-  stream.present = input.lengths > 0;
-  torch::Tensor frame_padding =
-      at::arange(frames, input.lengths.options()).unsqueeze(0) >= input.lengths.unsqueeze(1);
-  // A sample without the modality has its CLS masked too.
-  stream.padding = at::cat({(~stream.present).unsqueeze(1), frame_padding}, 1);
+  stream.padded = input.padded;
+  if (input.padded) {
+    stream.present = input.lengths > 0;
+    torch::Tensor frame_padding =
+        at::arange(frames, input.lengths.options()).unsqueeze(0) >= input.lengths.unsqueeze(1);
+    // A sample without the modality has its CLS masked too.
+    stream.padding = at::cat({(~stream.present).unsqueeze(1), frame_padding}, 1);
+  } else {
+    stream.present = at::ones({batch}, input.lengths.options().dtype(at::kBool));
+    stream.padding = at::zeros({batch, frames + 1}, input.lengths.options().dtype(at::kBool));
+  }
   torch::Tensor x = at::cat({tokenizer.cls.view({1, 1, d}).expand({batch, 1, d}),
                              CountedLinear(tokenizer.projection, input.features)},
                             1) +
                     tokenizer.positions.slice(0, 0, frames + 1);
+  // Layers see no mask when there is no padding (the fused kernel's path).
+  const torch::Tensor layer_padding = input.padded ? stream.padding : torch::Tensor();
   for (const auto& layer : *tokenizer.layers) {
-    x = layer->as<TransformerLayer>()->forward(x, stream.padding);
+    x = layer->as<TransformerLayer>()->forward(x, layer_padding);
   }
   stream.tokens = x;
   return stream;

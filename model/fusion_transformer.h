@@ -32,6 +32,10 @@ struct ModalityInput {
   torch::Tensor features;
   // [B] int64 frame counts in [0, T]; 0 = absent from that sample.
   torch::Tensor lengths;
+  // Whether some sample is shorter than T or lacks the modality. false
+  // (every length is T, known on the host at collation) lets the encoder
+  // skip its key-padding masks; true is always correct.
+  bool padded = true;
 };
 
 class FusionTransformerImpl : public torch::nn::Module {

@@ -109,10 +109,9 @@ torch::Tensor SftFusion::Fuse(const std::vector<Stream>& streams) {
   }
   tokens.insert(tokens.begin(), fused_cls.unsqueeze(1));
   padding.insert(padding.begin(), at::zeros({fused_cls.size(0), 1}, padding.front().options()));
-  torch::Tensor x = at::cat(tokens, 1);
-  const torch::Tensor mask = at::cat(padding, 1);
-  for (const auto& layer : *layers_) x = layer->as<TransformerLayer>()->forward(x, mask);
-  return CountedLinear(head_, norm_(x.select(1, 0)));
+  const torch::Tensor out =
+      ClassTokenAfterLayers(layers_, at::cat(tokens, 1), at::cat(padding, 1), is_training());
+  return CountedLinear(head_, norm_(out));
 }
 
 }  // namespace mmfuse::model

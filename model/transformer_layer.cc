@@ -1,10 +1,12 @@
 #include "model/transformer_layer.h"
 
 #include <atomic>
+#include <cmath>
 
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/_transformer_encoder_layer_fwd.h>
 #include <ATen/ops/gelu.h>
+#include <ATen/ops/linear.h>
 
 #include "model/attention.h"
 #include "model/mac_counter.h"
@@ -85,6 +87,30 @@ torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& x,
       MergeHeads(Attend(q, k, v, padding, options_.dropout, is_training()));
   torch::Tensor h = x + dropout_(CountedLinear(attention_out_, context));
   return h + FeedForward(h);
+}
+
+torch::Tensor TransformerLayerImpl::ForwardFirstToken(const torch::Tensor& x,
+                                                      const torch::Tensor& padding) {
+  const int64_t batch = x.size(0);
+  const int64_t tokens = x.size(1);
+  const int64_t d = options_.d_model;
+  const int64_t heads = options_.num_heads;
+  const int64_t head_dim = d / heads;
+  const torch::Tensor h = attention_norm_(x);
+  // The packed projection's rows: [0, d) queries, [d, 3d) keys and values.
+  const torch::Tensor& w = qkv_->weight;
+  const torch::Tensor& b = qkv_->bias;
+  const torch::Tensor kv = at::linear(h, w.slice(0, d, 3 * d), b.slice(0, d, 3 * d));
+  const torch::Tensor q =
+      at::linear(h.select(1, 0), w.slice(0, 0, d), b.slice(0, 0, d)) *
+      (1.0 / std::sqrt(static_cast<double>(head_dim)));
+  MacCounter::Add(batch * (tokens * 2 * d * d + d * d));
+  const torch::Tensor split = kv.view({batch, tokens, 2, heads, head_dim}).permute({2, 0, 3, 1, 4});
+  const torch::Tensor context =
+      Attend(q.view({batch, heads, 1, head_dim}), split[0], split[1], padding, 0, false)
+          .reshape({batch, d});
+  const torch::Tensor first = x.select(1, 0) + CountedLinear(attention_out_, context);
+  return first + FeedForward(first);
 }
 
 torch::Tensor TransformerLayerImpl::FeedForward(const torch::Tensor& h) {

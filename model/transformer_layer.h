@@ -44,6 +44,13 @@ class TransformerLayerImpl : public torch::nn::Module {
   // padded positions hold finite values of no meaning.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding);
 
+  // The layer's output at the first token only, [B, D]: forward(x,
+  // padding).select(1, 0) within 1e-5, for a class-token readout after the
+  // last layer. Keys and values still come from every token, but the other
+  // tokens' queries, attention rows, output projection and feed-forward are
+  // never computed (with d_model 64, ff 128 and 78 tokens, 80% of the
+  // layer). Inference only: no dropout.
+  torch::Tensor ForwardFirstToken(const torch::Tensor& x, const torch::Tensor& padding);
 
  private:
   torch::Tensor FeedForward(const torch::Tensor& h);

@@ -16,12 +16,24 @@ TEST(FlopsTest, ForwardCountsEveryMatmul) {
   const v1::ModelConfig config = testing::SmallModelConfig();  // d 16, ff 32
   // audio 10 frames of dim 6, text 4 frames of dim 4, video absent. Each
   // modality runs its unimodal layer on its CLS and frames; concat fuses a
-  // fusion CLS and both sequences.
+  // fusion CLS and both sequences in one layer, whose only output read is the
+  // fusion CLS: k and v of its 17 tokens (17 * 2 * 16 * 16), the CLS's query
+  // and output projection (2 * 16 * 16), scores and weighted values over 17
+  // keys (2 * 17 * 16) and the feed-forward (2 * 16 * 32).
+  const int64_t fusion = 17 * 2 * 16 * 16 + 2 * 16 * 16 + 2 * 17 * 16 + 2 * 16 * 32;
+  EXPECT_EQ(ClassTokenLayersMacs(1, 17, 16, 32), fusion);
   const int64_t expected = 10 * 6 * 16 + TransformerLayerMacs(1 + 10, 16, 32) +  // audio
                            4 * 4 * 16 + TransformerLayerMacs(1 + 4, 16, 32) +    // text
-                           TransformerLayerMacs(1 + 11 + 5, 16, 32) +            // fusion
+                           fusion +                                               // fusion
                            16 * 10;                                              // head
   EXPECT_EQ(ForwardMacs(config, {10, 0, 4}), expected);
+}
+
+TEST(FlopsTest, OnlyTheLastLayerOfAClassTokenReadoutIsCut) {
+  EXPECT_EQ(ClassTokenLayersMacs(0, 17, 16, 32), 0);
+  EXPECT_EQ(ClassTokenLayersMacs(3, 17, 16, 32) - ClassTokenLayersMacs(1, 17, 16, 32),
+            2 * TransformerLayerMacs(17, 16, 32));
+  EXPECT_LT(ClassTokenLayersMacs(1, 17, 16, 32), TransformerLayerMacs(17, 16, 32) / 2);
 }
 
 TEST(FlopsTest, AbsentModalityCostsNothing) {

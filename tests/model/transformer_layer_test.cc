@@ -110,6 +110,37 @@ TEST(TransformerLayerTest, ASampleWithEveryTokenMaskedRunsOpByOp) {
   EXPECT_TRUE(fused.output.isfinite().all().item<bool>());
 }
 
+TEST(TransformerLayerTest, FirstTokenMatchesTheWholeLayersFirstRow) {
+  torch::manual_seed(7);
+  TransformerLayerOptions options;
+  options.d_model = 32;
+  options.num_heads = 4;
+  options.ff_dim = 64;
+  TransformerLayer layer(options);
+  layer->eval();
+  c10::InferenceMode inference;
+  // Batches of one and several, padded or not, one sample lacking the input
+  // (every key masked: its first token gets zero attention either way).
+  for (const std::vector<int64_t>& lengths :
+       {std::vector<int64_t>{12}, std::vector<int64_t>(8, 12), {12, 7, 3},
+        {12, 12, 1, 5, 9, 2, 11, 6}, {12, 0, 4}}) {
+    const int64_t batch = static_cast<int64_t>(lengths.size());
+    const at::Tensor x = at::randn({batch, 12, 32});
+    const at::Tensor padding = PaddingOf(lengths, 12);
+    const at::Tensor whole = layer->forward(x, padding).select(1, 0);
+    MacCounter counter;
+    const at::Tensor first = layer->ForwardFirstToken(x, padding);
+    ASSERT_EQ(first.sizes(), whole.sizes());
+    EXPECT_LT((first - whole).abs().max().item<float>(), 1e-5) << "batch " << batch;
+    // k and v of 12 tokens, the first token's query and output projection,
+    // scores and weighted values over 12 keys, its feed-forward.
+    EXPECT_EQ(counter.macs(), batch * (12 * 2 * 32 * 32 + 2 * 32 * 32 + 2 * 12 * 32 + 2 * 32 * 64));
+  }
+  const at::Tensor x = at::randn({2, 5, 32});
+  EXPECT_LT((layer->ForwardFirstToken(x, {}) - layer->forward(x, {}).select(1, 0)).abs().max().item<float>(),
+            1e-5);
+}
+
 class FusedModelTest : public ::testing::TestWithParam<v1::FusionMode> {};
 
 TEST_P(FusedModelTest, PredictionsMatchTheOpByOpModelWithMissingModalities) {
