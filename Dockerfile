@@ -77,13 +77,15 @@ COPY data/ data/
 COPY client/ client/
 COPY model/ model/
 COPY server/ server/
+COPY tuning/ tuning/
 COPY bench/ bench/
 COPY scripts/ scripts/
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMMFUSE_BUILD_TESTS=OFF \
  && cmake --build build --target mmfuse-server mmfuse
 # The default model package: deterministic training on generated data (about
-# a minute on 2 cores).
-RUN MMFUSE_BUILD_DIR=build MMFUSE_DATA_DIR=/tmp/datasets \
+# a minute on 2 cores). Its batching is not tuned here: the build machine is
+# not the one that serves (run `mmfuse tune` where it does; README).
+RUN MMFUSE_BUILD_DIR=build MMFUSE_DATA_DIR=/tmp/datasets MMFUSE_TUNE=0 \
       ./scripts/make_default_model.sh /src/models/default \
  && rm -rf /tmp/datasets
 

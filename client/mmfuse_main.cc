@@ -7,6 +7,7 @@
 //   mmfuse eval       evaluate a model package on a dataset file
 //   mmfuse flops      estimated GFLOPs of a package or fusion mode at given lengths
 //   mmfuse check      load a model package; exit 0 if it is whole
+//   mmfuse tune       measure a package's batching here; write the best into its config
 //   mmfuse extract    featurize a manifest of media files into a dataset file
 //   (classify --audio/--image/--video/--text featurizes media: media_classify.h)
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -44,12 +46,13 @@
 #include "model/model_config.h"
 #include "model/model_package.h"
 #include "model/trainer.h"
+#include "tuning/tune_command.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "classify/info/health: server address.");
 ABSL_FLAG(std::string, model, "", "classify/info: model name; empty = the server's default.");
 ABSL_FLAG(std::string, data, "",
           "classify: dataset file to take the sample from (else one is generated); "
-          "train/eval: dataset file.");
+          "train/eval: dataset file; tune: dataset whose samples are replayed.");
 ABSL_FLAG(int, index, 0, "classify: index of the sample in --data.");
 ABSL_FLAG(int, label, -1, "classify: class of the generated sample; -1 = random.");
 ABSL_FLAG(int, top_k, 3, "classify: classes to return.");
@@ -117,10 +120,11 @@ ABSL_FLAG(std::string, config, "", "train: config.pbtxt to start from; empty = d
 ABSL_FLAG(int, epochs, 8, "train: epochs.");
 ABSL_FLAG(int, batch_size, 32, "train: batch size.");
 ABSL_FLAG(double, learning_rate, 2e-3, "train: peak learning rate.");
-ABSL_FLAG(std::string, model_dir, "models/default", "eval/flops/check: model package directory.");
+ABSL_FLAG(std::string, model_dir, "models/default",
+          "eval/flops/check/tune: model package directory.");
 ABSL_FLAG(std::string, device, "cpu",
-          "eval/check: where the model runs: cpu, cuda, cuda:N or auto (model/device.h).");
-ABSL_FLAG(std::string, precision, "fp32", "eval/check: number format: fp32, bf16 or fp16 (GPU).");
+          "eval/check/tune: where the model runs: cpu, cuda, cuda:N or auto (model/device.h).");
+ABSL_FLAG(std::string, precision, "fp32", "eval/check/tune: number format: fp32, bf16 or fp16 (GPU).");
 ABSL_FLAG(std::string, mode, "",
           "train: fusion mode (concat, late, mbt, sft, locomt, pmf) replacing the config's; "
           "flops: a mode on the default architecture, or \"all\"; empty = --model_dir's.");
@@ -158,6 +162,29 @@ ABSL_FLAG(std::string, init_from, "",
           "expert_full.audio_=expert_audio.audio_ into a gated package's audio expert).");
 ABSL_FLAG(std::string, lengths, "", "flops: frames per modality, e.g. audio=100,video=64,text=48; "
           "empty = the reference lengths.");
+ABSL_FLAG(int, workers, 2, "tune: batcher workers of every trial (as mmfuse-server --workers).");
+ABSL_FLAG(int, concurrency, 0,
+          "tune: requests in flight at the saturating load; 0 = 8 per worker.");
+ABSL_FLAG(double, trial_seconds, 2,
+          "tune: measured seconds per setting at the saturating load (half as long at one "
+          "request per worker), > 0.");
+ABSL_FLAG(int, warmup_ms, 300, "tune: load before each measured window, ms, >= 0.");
+ABSL_FLAG(std::string, batch_sizes, "1,2,4,8,16,32", "tune: max_batch_size candidates.");
+ABSL_FLAG(std::string, bucket_ratios, "0,1.5,2,3",
+          "tune: length_bucket_ratio candidates (0 = no per-modality length buckets).");
+ABSL_FLAG(std::string, delays_us, "0,250,1000", "tune: max_queue_delay_us candidates.");
+ABSL_FLAG(std::string, token_multiples, "0,4,8",
+          "tune: max_batch_tokens candidates, as multiples of the requests' mean tokens "
+          "(0 = no bound).");
+ABSL_FLAG(double, min_gain, 0.03,
+          "tune: throughput gain a setting needs over the best so far to replace it, in [0, 1).");
+ABSL_FLAG(double, max_latency_increase, 0.15,
+          "tune: how far above max batch 1's a lone request's p50 may be, in [0, 10].");
+ABSL_FLAG(int, confirm_repeats, 3,
+          "tune: side by side runs of the choice and max batch 1, each, in [1, 20].");
+ABSL_FLAG(int, max_samples, 0, "tune: replay the first N samples of --data; 0 = all.");
+ABSL_FLAG(std::string, table_out, "", "tune: also write the measured table (Markdown) here.");
+ABSL_FLAG(bool, dry_run, false, "tune: measure and print, but leave config.pbtxt unchanged.");
 
 namespace mmfuse {
 namespace {
@@ -698,13 +725,73 @@ int Check() {
   return 0;
 }
 
+// Comma-separated numbers of --`flag`.
+template <typename T>
+absl::StatusOr<std::vector<T>> ParseNumberList(const char* flag, const std::string& text) {
+  std::vector<T> values;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    T value;
+    bool parsed;
+    if constexpr (std::is_floating_point_v<T>) {
+      parsed = absl::SimpleAtod(item, &value);
+    } else {
+      parsed = absl::SimpleAtoi(item, &value);
+    }
+    if (!parsed) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, " has \"", item, "\"; give comma-separated numbers"));
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
+int Tune() {
+  tuning::TuneCommandOptions options;
+  options.model_dir = absl::GetFlag(FLAGS_model_dir);
+  options.data = absl::GetFlag(FLAGS_data);
+  options.max_samples = absl::GetFlag(FLAGS_max_samples);
+  options.device = absl::GetFlag(FLAGS_device);
+  options.precision = absl::GetFlag(FLAGS_precision);
+  options.table_out = absl::GetFlag(FLAGS_table_out);
+  options.dry_run = absl::GetFlag(FLAGS_dry_run);
+  auto batch_sizes = ParseNumberList<int>("batch_sizes", absl::GetFlag(FLAGS_batch_sizes));
+  auto ratios = ParseNumberList<double>("bucket_ratios", absl::GetFlag(FLAGS_bucket_ratios));
+  auto delays = ParseNumberList<int64_t>("delays_us", absl::GetFlag(FLAGS_delays_us));
+  auto multiples =
+      ParseNumberList<double>("token_multiples", absl::GetFlag(FLAGS_token_multiples));
+  for (const absl::Status& status :
+       {batch_sizes.status(), ratios.status(), delays.status(), multiples.status()}) {
+    if (!status.ok()) return Fail(status);
+  }
+  options.search.batch_sizes = *batch_sizes;
+  options.search.bucket_ratios = *ratios;
+  options.search.delays_us = *delays;
+  options.search.token_multiples = *multiples;
+  options.search.min_gain = absl::GetFlag(FLAGS_min_gain);
+  options.search.max_latency_increase = absl::GetFlag(FLAGS_max_latency_increase);
+  options.search.confirm_repeats = absl::GetFlag(FLAGS_confirm_repeats);
+  options.trials.workers = absl::GetFlag(FLAGS_workers);
+  options.trials.concurrency = absl::GetFlag(FLAGS_concurrency);
+  const double seconds = absl::GetFlag(FLAGS_trial_seconds);
+  if (!(seconds > 0 && seconds <= 3600)) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--trial_seconds=", seconds, " is outside (0, 3600]")));
+  }
+  options.trials.trial = absl::Seconds(seconds);
+  options.trials.warmup = absl::Milliseconds(absl::GetFlag(FLAGS_warmup_ms));
+  absl::Status status = tuning::RunTuneCommand(options);
+  if (!status.ok()) return Fail(status);
+  return 0;
+}
+
 }  // namespace
 }  // namespace mmfuse
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "mmfuse <command> [flags]\n"
-      "commands: classify, info, health, datagen, train, eval, flops, check, extract\n"
+      "commands: classify, info, health, datagen, train, eval, flops, check, tune, extract\n"
       "  mmfuse classify --audio clip.wav --image digit.png --text \"sept\"\n"
       "  mmfuse extract --manifest m.jsonl --featurizers models/x/config.pbtxt --out d.mmds\n"
       "  mmfuse classify --server 127.0.0.1:50051 [--data file --index N]\n"
@@ -713,7 +800,8 @@ int main(int argc, char** argv) {
       "  mmfuse train --data datasets/train.mmds --eval_data datasets/test.mmds --out models/default\n"
       "  mmfuse eval --model_dir models/default --data datasets/test.mmds --json\n"
       "  mmfuse flops --mode all --lengths audio=400,video=256,text=192 --json\n"
-      "  mmfuse check --model_dir models/default");
+      "  mmfuse check --model_dir models/default\n"
+      "  mmfuse tune --model_dir models/default --data datasets/test.mmds");
   // --help lists every flag (by default absl lists only flags defined in a
   // file named after the program).
   absl::FlagsUsageConfig usage;
@@ -735,6 +823,7 @@ int main(int argc, char** argv) {
   if (command == "eval") return mmfuse::Eval();
   if (command == "flops") return mmfuse::Flops();
   if (command == "check") return mmfuse::Check();
+  if (command == "tune") return mmfuse::Tune();
   if (command == "extract") return mmfuse::Extract();
   std::fprintf(stderr, "mmfuse: unknown command \"%s\"\n%s\n", command.c_str(),
                absl::ProgramUsageMessage());

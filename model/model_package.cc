@@ -215,4 +215,9 @@ absl::Status SaveModelPackage(const ModelPackage& package, const std::string& di
   return WriteFileAtomically(root / "config.pbtxt", FormatModelConfig(package.config));
 }
 
+absl::Status RewriteModelConfig(const std::string& dir, const v1::ModelConfig& config) {
+  MMFUSE_RETURN_IF_ERROR(ValidateModelConfig(config));
+  return WriteFileAtomically(fs::path(dir) / "config.pbtxt", FormatModelConfig(config));
+}
+
 }  // namespace mmfuse::model

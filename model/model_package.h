@@ -73,6 +73,12 @@ absl::StatusOr<std::shared_ptr<ModelPackage>> LoadModelPackage(
 // temporary file renamed into place, so a reader never sees half a package.
 absl::Status SaveModelPackage(const ModelPackage& package, const std::string& dir);
 
+// Replaces `dir`/config.pbtxt with `config` (validated first; written to a
+// temporary file, then renamed over it), leaving weights and labels as they
+// are: for settings that do not change the weights' shapes, such as
+// batching after `mmfuse tune`.
+absl::Status RewriteModelConfig(const std::string& dir, const v1::ModelConfig& config);
+
 }  // namespace mmfuse::model
 
 #endif  // MMFUSE_MODEL_MODEL_PACKAGE_H_
