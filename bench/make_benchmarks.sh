@@ -5,7 +5,8 @@
 #  2. mmfuse-server throughput at saturation over loopback (closed loop), and
 #     its ratio to 1;
 #  3. latency p50/p99 at 50% of saturation (open loop, Poisson);
-#  4. batching on (the package's) against off (max batch 1), same load;
+#  4. batching on (the package's, as `mmfuse tune` chose it at the start of
+#     the run: 4c) against off (max batch 1), same load;
 #  5. gating on (budget BALANCED) against off (ACCURATE) on a gated package:
 #     throughput and mean GFLOPs/request (from the server's own counters);
 #  6. the Python peer (bench/peer) against mmfuse at the same loads, and an
@@ -13,6 +14,8 @@
 #     (bench/plot_latency_throughput.py);
 #  7. native against KServe protocol at the same load, when mmfuse-bench has
 #     --protocol (skipped with a note otherwise);
+#  8. mmfuse's raw forward against ONNX Runtime on the same model and shapes
+#     (bench/onnx/compare.sh; needs node and the npm registry once);
 #  and the in-process fusion-mode and batcher figures (fusion_bench,
 #  batcher_bench). Raw results (mmfuse-bench JSON, tool output, the commands)
 #  go to bench/out/<mode>/raw/; bench/lib/render_benchmarks.py writes the
@@ -54,12 +57,15 @@ if [[ $MODE == full ]]; then
   DURATION=8s WARMUP=2s RAW_SECONDS=5 RAW_BATCHES=1,2,4,8,16
   CONCURRENCY=1,4,8,16,32 SWEEP="0.2 0.4 0.6 0.8 0.9 0.95"
   FUSION_ARGS="--seconds 1" BATCHER_SECONDS=3
+  TUNE_SECONDS=1 TUNE_FLAGS=() ONNX_REPEATS=3 ONNX_SECONDS=3
   GATED_EXAMPLES=3000 GATED_EPOCHS=4 GATED_GATE_EPOCHS=30
 else
   DOC=$OUT/BENCHMARKS.md IMG=$OUT/img/latency_throughput.png
   DURATION=2s WARMUP=500ms RAW_SECONDS=1 RAW_BATCHES=1,4
   CONCURRENCY=4,16 SWEEP="0.5 0.9"
   FUSION_ARGS="--seconds 0.1 --batch_sizes 1 --scales 1" BATCHER_SECONDS=1
+  # --dry_run: a quick run leaves models/default's batching as it was.
+  TUNE_SECONDS=0.2 TUNE_FLAGS=(--dry_run) ONNX_REPEATS=1 ONNX_SECONDS=0.5
   GATED_EXAMPLES=400 GATED_EPOCHS=1 GATED_GATE_EPOCHS=3
 fi
 PEER_THREADS=10   # The peer's prototype thread pool (gRPC's Python examples).
@@ -97,6 +103,11 @@ jq -n --arg mode "$MODE" --arg date "$(date -u '+%Y-%m-%d %H:%M UTC')" --arg cpu
     revision: $rev, workers: $workers, duration: $duration, warmup: $warmup}' >"$RAW/meta.json"
 DATA=datasets/test.mmds
 log "mode $MODE: raw results in $RAW, the document in $DOC"
+
+# --- 4c. The package's batching, tuned on this machine first -----------------
+log "4c. tuning the package's batching (mmfuse tune, $TUNE_SECONDS s per setting)"
+record tuning "$BIN/mmfuse" tune --model_dir models/default --data "$DATA" --workers "$WORKERS" \
+  --trial_seconds "$TUNE_SECONDS" --table_out "$RAW/tuning.md" "${TUNE_FLAGS[@]}"
 
 # --- 1. Raw model ceiling ----------------------------------------------------
 log "1. raw model ceiling"
@@ -162,7 +173,7 @@ stop "$PEER_PID"
 stop "$MMFUSE_PID"
 
 # --- 4. Batching on and off --------------------------------------------------
-log "4. batching on (the package's: max batch 16, no delay, length ratio 2) and off (max batch 1) at concurrency $SAT_C"
+log "4. batching on (the package's, as tuned) and off (max batch 1) at concurrency $SAT_C"
 start_server server_batching_on models/default --workers "$WORKERS"
 bench batching_on "$SERVER_ADDR" "$DATA" --concurrency "$SAT_C"
 stop "$SERVER_PID"
@@ -212,6 +223,10 @@ record fusion "$BIN/fusion_bench" --config bench/configs/fusion.pbtxt $FUSION_AR
 log "batcher overhead (batcher_bench)"
 record batcher_1 "$BIN/batcher_bench" --rate 10000 --seconds "$BATCHER_SECONDS" --max_batch_size 1
 record batcher_8 "$BIN/batcher_bench" --rate 10000 --seconds "$BATCHER_SECONDS" --max_batch_size 8 --max_queue_delay_us 0
+
+log "8. against ONNX Runtime (bench/onnx/compare.sh)"
+record onnx env MMFUSE_BUILD_DIR="${BIN%/bin}" REPEATS="$ONNX_REPEATS" SECONDS_PER="$ONNX_SECONDS" \
+  bench/onnx/compare.sh models/default || log "   skipped: the comparison failed ($RAW/onnx.err)"
 
 # --- Plot and document -------------------------------------------------------
 jq --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg s "$(($(date +%s) - START))" \

@@ -8,6 +8,8 @@
 // per-modality buckets (`--length_bucket_ratio`) and total tokens in the
 // same bucket (`--length_bucket_edges`; both default to the package's),
 // batch together.
+// `--frames audio=40,video=20,text=14` replaces the dataset with samples of
+// exactly that shape (the shapes bench/onnx/compare.sh gives ONNX Runtime).
 // `--order dataset` takes them in dataset order, mixing both. Each row also
 // reports tokens computed per token present: the encoders' padding (an
 // absent modality padded to the batch's longest, shorter sequences to the
@@ -20,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -28,6 +31,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "batching/queue_set.h"
@@ -56,6 +60,10 @@ ABSL_FLAG(std::string, order, "batcher",
 ABSL_FLAG(double, length_bucket_ratio, -1,
           "Per-modality geometric length buckets for --order batcher (0 = none); -1 = the "
           "package's batching.length_bucket_ratio.");
+ABSL_FLAG(std::string, frames, "",
+          "Fixed shapes instead of --data's samples: name=FRAMES per modality, comma-separated "
+          "(e.g. audio=40,video=20,text=14; modalities not named are absent); 64 samples of "
+          "seeded random features, every one that shape (bench/onnx/compare.sh).");
 ABSL_FLAG(std::string, length_bucket_edges, "",
           "Comma-separated token edges of the length buckets for --order batcher; empty = the "
           "package's batching.length_bucket_edges.");
@@ -89,6 +97,41 @@ std::vector<std::vector<const model::FeatureMap*>> FormBatches(
     }
   }
   return batches;
+}
+
+// `count` samples with exactly the frames of `spec` ("audio=40,video=20")
+// per modality, seeded random features.
+absl::StatusOr<std::vector<v1::Example>> FixedShapeExamples(const v1::ModelConfig& config,
+                                                           const std::string& spec, int count) {
+  std::vector<std::pair<int, int>> shape;  // (modality, frames)
+  for (absl::string_view item : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    const int m = model::ModalityIndex(config, kv.first);
+    int frames = 0;
+    if (m < 0 || !absl::SimpleAtoi(kv.second, &frames) || frames < 1 ||
+        frames > static_cast<int>(config.modalities(m).max_frames())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--frames has \"", item, "\"; give name=FRAMES with a modality of the model and "
+          "FRAMES in [1, its max_frames]"));
+    }
+    shape.emplace_back(m, frames);
+  }
+  if (shape.empty()) return absl::InvalidArgumentError("--frames names no modality");
+  std::mt19937 random(7);
+  std::normal_distribution<float> normal;
+  std::vector<v1::Example> examples(count);
+  for (v1::Example& example : examples) {
+    for (const auto& [m, frames] : shape) {
+      v1::FeatureSequence& sequence =
+          (*example.mutable_features())[config.modalities(m).name()];
+      sequence.set_frames(frames);
+      sequence.set_dim(config.modalities(m).feature_dim());
+      for (int64_t i = 0; i < int64_t{frames} * config.modalities(m).feature_dim(); ++i) {
+        sequence.add_data(normal(random));
+      }
+    }
+  }
+  return examples;
 }
 
 // Encoder tokens (a class token and the frames per modality) the batches
@@ -128,7 +171,10 @@ int Main() {
   }
   auto package = model::LoadModelPackage(absl::GetFlag(FLAGS_model_dir), *device,
                                          absl::GetFlag(FLAGS_precision));
-  auto examples = data::ReadDataset(absl::GetFlag(FLAGS_data));
+  absl::StatusOr<std::vector<v1::Example>> examples =
+      absl::GetFlag(FLAGS_frames).empty() || !package.ok()
+          ? data::ReadDataset(absl::GetFlag(FLAGS_data))
+          : FixedShapeExamples((*package)->config, absl::GetFlag(FLAGS_frames), 64);
   if (!package.ok() || !examples.ok()) {
     std::fprintf(stderr, "%s\n", std::string(!package.ok() ? package.status().message()
                                                            : examples.status().message())

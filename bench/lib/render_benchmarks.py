@@ -16,6 +16,8 @@ import sys
 # Targets, never bent: the doc says the figure and why when one is missed.
 SERVED_OVER_RAW_TARGET = 0.9
 PEER_THROUGHPUT_TARGET = 5.0
+TUNED_OVER_BATCH_ONE_TARGET = 1.5
+RAW_OVER_ONNX_RUNTIME_TARGET = 1.0
 
 
 class Raw:
@@ -210,16 +212,20 @@ def section_half_load(raw, sat):
         ""]
 
 
-def section_batching(raw):
+def section_batching(raw, summary):
     on, off = raw.steps("batching_on")[0], raw.steps("batching_off")[0]
     ratio = on["throughput_rps"] / off["throughput_rps"]
+    summary.append(("(4) served with the package's tuned batching / with max batch 1",
+                    "%.2fx (%.1f / %.1f responses/s)" % (
+                        ratio, on["throughput_rps"], off["throughput_rps"]),
+                    ">= %.1fx" % TUNED_OVER_BATCH_ONE_TARGET,
+                    ratio >= TUNED_OVER_BATCH_ONE_TARGET))
     lines = [
         "## 4. Batching on and off",
         "",
         "Same package, same closed-loop load (the saturating concurrency of section 2), "
-        "servers started one after the other. On (the default package's batching: max "
-        "batch 16, no delay, batches by the modalities present and lengths within a factor "
-        "2; section 4b): %s; off: %s; load: %s" % (
+        "servers started one after the other. On: the package's batching, as `mmfuse tune` "
+        "chose it on this machine (section 4c): %s; off: %s; load: %s" % (
             raw.command("server_batching_on"), raw.command("server_batching_off"),
             raw.command("batching_on")),
         "",
@@ -228,11 +234,65 @@ def section_batching(raw):
         "Batching on gives **%.2fx** the throughput of batching off (p99 %s against %s)." % (
             ratio, ms(on["p99_us"]), ms(off["p99_us"])),
         ""]
-    if ratio < 1:
+    if ratio < TUNED_OVER_BATCH_ONE_TARGET:
         lines += [
-            "Batches are slower per sample here, as the raw ceiling of section 1 shows "
-            "for batch sizes above 1: on a small CPU a batch of variable-length samples pays "
-            "for padding and cache misses, and there is no wide device to fill.", ""]
+            "Why the target of %.1fx is missed: on this CPU a batch of 16 samples of equal "
+            "length, every modality present, runs about 1.6x batch 1 per sample (section 4b, "
+            "the ceiling no grouping can pass), and served batches stay small: with no "
+            "delay a batch holds what queued while both workers were busy, and at the "
+            "saturating concurrency that is a few requests. The fused batch of one "
+            "(section 4b) takes most of what is left." % TUNED_OVER_BATCH_ONE_TARGET, ""]
+    return lines
+
+
+def section_tuning(raw):
+    lines = ["## 4c. The package's batching, as `mmfuse tune` chose it", ""]
+    if not raw.exists("tuning.md"):
+        return lines + ["models/default has no tuning record (made with `MMFUSE_TUNE=0`?); "
+                        "run `build/bin/mmfuse tune --model_dir models/default --data "
+                        "datasets/test.mmds`.", ""]
+    lines += [
+        "`scripts/make_default_model.sh` tunes the default package where it is made: `%s`. "
+        "The tuner serves the package in process as `mmfuse-server` does (same batcher, gate "
+        "stage and workers; no gRPC), replays the test set under a closed loop of 8 requests "
+        "per worker, and varies one setting at a time from max batch 1, keeping a setting "
+        "only when it raises throughput by more than 3%% and a lone request's p50 (one in "
+        "flight per worker) stays within 15%% of max batch 1's; the winner must then beat "
+        "max batch 1 side by side (alternating runs), else max batch 1 is kept. Its table, "
+        "as written into models/default/config.pbtxt (`tuning`) when the package was made "
+        "for this run:" % raw.commands.get("tuning", "?"),
+        "",
+        raw.text("tuning.md").strip(),
+        "",
+        "In process the figures leave out gRPC and the load generator's share of the cores, "
+        "so they run above the served ones of section 4; the choice is what section 4 "
+        "serves.", ""]
+    return lines
+
+
+def section_onnx(raw, summary):
+    lines = ["## 8. Against ONNX Runtime", ""]
+    if not raw.exists("onnx.out"):
+        return lines + ["Not measured in this run (`bench/onnx/compare.sh` failed or was "
+                        "skipped: %s)." % (raw.text("onnx.err").strip().splitlines()[-1]
+                                           if raw.exists("onnx.err") else "no log"), ""]
+    text = raw.text("onnx.out").strip()
+    ratios = [float(m) for m in re.findall(r"\| ([\d.]+)x \|$", text, re.M)]
+    if ratios:
+        summary.append(("(8) raw forward / ONNX Runtime, same model and shapes",
+                        "%.2f-%.2fx" % (min(ratios), max(ratios)),
+                        ">= %.1fx" % RAW_OVER_ONNX_RUNTIME_TARGET,
+                        min(ratios) >= RAW_OVER_ONNX_RUNTIME_TARGET))
+    lines += [
+        "A generic runtime on the same model: the default package exported to ONNX through "
+        "the peer's PyTorch forward (`bench/onnx/export_peer.py`, opset 17, checked against "
+        "it in ONNX Runtime within 1e-5), run by onnxruntime-node from npm with one intra-op "
+        "thread and every graph optimisation, against mmfuse's `raw_model_bench` with one "
+        "worker (one math thread), the same batch of samples all of one shape (every "
+        "modality present, no padding). %s" % raw.command("onnx"),
+        "",
+        text,
+        ""]
     return lines
 
 
@@ -575,10 +635,11 @@ def main():
     img_link = os.path.relpath(args.img, os.path.dirname(os.path.abspath(args.doc)))
     summary = []
     serving, sat = section_serving(raw, summary)
-    body = (serving + section_half_load(raw, sat) + section_batching(raw) +
-            section_batch_shapes(args.previous) + section_gating(raw) +
+    body = (serving + section_half_load(raw, sat) + section_batching(raw, summary) +
+            section_batch_shapes(args.previous) + section_tuning(raw) + section_gating(raw) +
             section_queues(raw) +
-            section_peer(raw, img_link, summary) + section_kserve(raw) + section_fusion(raw) +
+            section_peer(raw, img_link, summary) + section_kserve(raw) + section_onnx(raw, summary) +
+            section_fusion(raw) +
             section_accuracy(args.previous) + section_avd10(args.previous) + section_batcher(raw) +
             section_cpu_share(args.previous) + section_allocator(args.previous))
     text = "\n".join(section_intro(raw, img_link) + section_summary(summary) + body).rstrip() + "\n"

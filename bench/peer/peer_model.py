@@ -120,6 +120,9 @@ class Layer:
     """model/transformer_layer.cc: pre-norm self-attention, then GELU MLP."""
 
     def __init__(self, w, prefix, d, heads, ff):
+        # Widths are Python ints, never read off a tensor's shape, so a
+        # traced export (bench/onnx/export_peer.py) keeps them constant.
+        self.d = d
         self.heads = heads
         self.attention_norm = w.layer_norm(prefix + ".attention_norm", d)
         self.qkv = w.linear(prefix + ".qkv", d, 3 * d)
@@ -129,7 +132,7 @@ class Layer:
         self.ff_out = w.linear(prefix + ".ff_out", ff, d)
 
     def __call__(self, x, padding):
-        d = x.shape[-1]
+        d = self.d
         batch, tokens = x.shape[0], x.shape[1]
         head_dim = d // self.heads
         h = F.layer_norm(x, (d,), *self.attention_norm, eps=LAYER_NORM_EPS)
