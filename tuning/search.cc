@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -94,6 +95,21 @@ class Search {
     return absl::OkStatus();
   }
 
+  // The fastest eligible trial with max batch > 1, if any: where steps 2-4
+  // look, so batching gets its best chance even while max batch 1 leads.
+  std::optional<BatchingSetting> best_batched() const {
+    int best = -1;
+    for (int i = 0; i < record_.trials_size(); ++i) {
+      const v1::TuningTrial& t = record_.trials(i);
+      if (t.eligible() && t.max_batch_size() > 1 &&
+          (best < 0 || t.throughput() > record_.trials(best).throughput())) {
+        best = i;
+      }
+    }
+    if (best < 0) return std::nullopt;
+    return SettingOf(record_.trials(best));
+  }
+
   const v1::TuningTrial& leader() const { return record_.trials(leader_); }
   int leader_index() const { return leader_; }
   BatchingSetting leader_setting() const { return SettingOf(leader()); }
@@ -158,22 +174,22 @@ absl::StatusOr<v1::TuningRecord> SearchBatching(TrialRunner& runner, const Batch
   baseline.length_bucket_ratio = start.length_bucket_ratio;
   MMFUSE_RETURN_IF_ERROR(search.Try("baseline", baseline).status());
 
-  // Step 1 varies the baseline; the others, the leader so far.
+  // Step 1 varies the baseline; the others, the best batched setting so far.
   MMFUSE_RETURN_IF_ERROR(search.Step(
       "max_batch_size",
       Vary(baseline, options.batch_sizes, [](BatchingSetting& s, int v) { s.max_batch_size = v; })));
-  if (search.leader_setting().max_batch_size > 1) {
+  if (search.best_batched()) {
     MMFUSE_RETURN_IF_ERROR(search.Step(
         "length_bucket_ratio",
-        Vary(search.leader_setting(), options.bucket_ratios,
+        Vary(*search.best_batched(), options.bucket_ratios,
              [](BatchingSetting& s, double v) { s.length_bucket_ratio = v; })));
     MMFUSE_RETURN_IF_ERROR(search.Step(
         "max_queue_delay_us",
-        Vary(search.leader_setting(), options.delays_us,
+        Vary(*search.best_batched(), options.delays_us,
              [](BatchingSetting& s, int64_t v) { s.max_queue_delay_us = v; })));
     MMFUSE_RETURN_IF_ERROR(search.Step(
         "max_batch_tokens",
-        Vary(search.leader_setting(), options.token_multiples,
+        Vary(*search.best_batched(), options.token_multiples,
              [mean_tokens](BatchingSetting& s, double multiple) {
                s.max_batch_tokens = multiple > 0 ? std::max<int64_t>(
                                                        1, std::llround(multiple * mean_tokens))

@@ -1,16 +1,18 @@
 // SearchBatching: chooses a package's batching settings by measuring them.
 //
 // Starting from max batch 1 (the baseline), it varies one setting at a time
-// (coordinate descent), keeping a candidate only when it is eligible and
-// beats the incumbent's throughput at the saturating load by more than
-// `min_gain` (noise on a small machine is a few percent):
+// (coordinate descent):
 //   1. max_batch_size over `batch_sizes` (no delay, the package's length
 //      bucket ratio, no token bound);
 //   2. length_bucket_ratio over `bucket_ratios`;
 //   3. max_queue_delay_us over `delays_us`;
 //   4. max_batch_tokens over `token_multiples` x the requests' mean tokens.
-// Steps 2-4 are skipped while max batch 1 leads (they change nothing at batch
-// 1). Eligible: no request failed, and the p50 of a lone request (one in
+// Steps 2-4 vary the best batched setting so far (the fastest eligible one
+// with max batch > 1), so batching gets its best chance even while max
+// batch 1 leads. The choice is the leader: a trial replaces it only when it
+// is eligible and beats the leader's throughput at the saturating load by
+// more than `min_gain` (noise on a small machine is a few percent).
+// Eligible: no request failed, and the p50 of a lone request (one in
 // flight per worker) at most `max_latency_increase` above the baseline's, so
 // a delay that only makes requests wait for company that never comes is
 // never chosen. Finally the choice and the baseline run alternately

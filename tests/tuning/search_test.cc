@@ -128,14 +128,20 @@ TEST(SearchTest, SettingsWithFailedRequestsAreNeverChosen) {
   }
 }
 
-TEST(SearchTest, SkipsTheOtherStepsWhileBatchOneLeads) {
+TEST(SearchTest, RefinesTheBestBatchedSettingEvenWhileBatchOneLeads) {
   ModelMachine machine;
   SearchOptions options;
   options.batch_sizes = {1, 2};
-  options.min_gain = 0.5;  // Batch 2's 20% is not enough.
-  auto record = SearchBatching(machine, Setting(16, 0, 2, 0), 50, options);
+  options.min_gain = 0.5;  // Batch 2's 20% (or 32% with ratio 2) is not enough.
+  auto record = SearchBatching(machine, Setting(16, 0, 0, 0), 50, options);
   ASSERT_TRUE(record.ok()) << record.status();
-  EXPECT_EQ(record->trials_size(), 2);
+  // Baseline, batch 2, then batch 2 with ratios 1.5, 2 and 3, delays 250
+  // and 1000 and token bounds 200 and 400 (batch 2, ratio 2 leading them).
+  EXPECT_EQ(record->trials_size(), 2 + 3 + 2 + 2);
+  for (int i = 1; i < record->trials_size(); ++i) {
+    EXPECT_EQ(record->trials(i).max_batch_size(), 2u) << i;
+  }
+  EXPECT_FLOAT_EQ(record->trials(record->trials_size() - 1).length_bucket_ratio(), 2);
   EXPECT_EQ(record->chosen_trial(), 0u);
   EXPECT_TRUE(machine.confirmed.empty());
   EXPECT_THAT(FormatTuningTable(*record), HasSubstr("No setting beat max batch 1"));
