@@ -180,6 +180,11 @@ stop "$SERVER_PID"
 start_server server_batching_off models/default --workers "$WORKERS" --max_batch_size 1
 bench batching_off "$SERVER_ADDR" "$DATA" --concurrency "$SAT_C"
 stop "$SERVER_PID"
+# The untuned default (model/default_config.cc): what an image build ships.
+start_server server_batching_16 models/default --workers "$WORKERS" --max_batch_size 16 \
+  --max_queue_delay_us 0 --length_bucket_ratio 2
+bench batching_16 "$SERVER_ADDR" "$DATA" --concurrency "$SAT_C"
+stop "$SERVER_PID"
 
 # --- 5. Gating on and off ----------------------------------------------------
 GATED=bench/out/models/gated-$MODE

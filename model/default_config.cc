@@ -32,13 +32,16 @@ v1::ModelConfig DefaultModelConfig() {
   t->set_fusion_layers(2);
   t->set_dropout(0.0f);
   v1::BatchingConfig* b = config.mutable_batching();
-  // Batching that pays on a 2-core CPU (bench/served_batching_ab.sh,
-  // docs/BENCHMARKS.md section 4b): no delay, so a request never waits for
-  // company (batches form from what queued while the workers were busy),
-  // and batches of requests that carry the same modalities with lengths
-  // within a factor 2 of each other. Served, it measured 1.05-1.11x the
-  // throughput of batch 1 at concurrency 4-32; the old max batch 16 with a
-  // 1000 us delay and one mixed queue measured 0.42-0.87x.
+  // The untuned starting point: scripts/make_default_model.sh replaces it
+  // with what `mmfuse tune` measures best on the machine that makes the
+  // package (docs/BENCHMARKS.md, section 4c); packages made with
+  // MMFUSE_TUNE=0 (the image's) keep it. No delay, so a request never waits
+  // for company (batches form from what queued while the workers were
+  // busy), and batches of requests that carry the same modalities with
+  // lengths within a factor 2 of each other (bench/served_batching_ab.sh,
+  // section 4b: 1.05-1.11x batch 1 served before the class-token shortcut
+  // made batch 1 faster; the old max batch 16 with a 1000 us delay and one
+  // mixed queue measured 0.42-0.87x).
   b->set_max_batch_size(16);
   b->set_max_queue_delay_us(0);
   b->set_max_queue_size(1024);
