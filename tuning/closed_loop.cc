@@ -16,6 +16,20 @@ struct CallerLog {
   int64_t batch_sum = 0;
   int64_t failed = 0;
   absl::Status first_error;
+  absl::Time last_answer = absl::InfinitePast();
+};
+
+// Shared by the callers of one run.
+struct Window {
+  absl::Time start;
+  absl::Time end;  // At least until here...
+  int min_answers = 1;
+  std::atomic<int64_t> answered{0};  // ...and until this reaches min_answers,
+  std::atomic<int64_t> failed{0};    // or a request failed.
+
+  bool Over(absl::Time now) const {
+    return now >= end && (answered.load() >= min_answers || failed.load() > 0);
+  }
 };
 
 absl::Duration Percentile(std::vector<absl::Duration>& sorted_latencies, double q) {
@@ -25,15 +39,14 @@ absl::Duration Percentile(std::vector<absl::Duration>& sorted_latencies, double 
   return sorted_latencies[i];
 }
 
-// Sends requests one at a time until `stop`, logging the answers that
-// arrive within [window_start, window_end].
+// Sends requests one at a time until the window is over, logging the
+// answers that arrive in it.
 void RunCaller(server::ServedModel& served, const std::vector<v1::ClassifyRequest>& requests,
-               std::atomic<size_t>& next_request, absl::Time window_start, absl::Time window_end,
-               CallerLog* log) {
+               std::atomic<size_t>& next_request, Window& window, CallerLog* log) {
   v1::ClassifyResponse response;
   while (true) {
     const absl::Time sent = absl::Now();
-    if (sent >= window_end) return;
+    if (window.Over(sent)) return;
     const v1::ClassifyRequest& request =
         requests[next_request.fetch_add(1, std::memory_order_relaxed) % requests.size()];
     response.Clear();
@@ -47,11 +60,14 @@ void RunCaller(server::ServedModel& served, const std::vector<v1::ClassifyReques
     const absl::Time received = absl::Now();
     if (!status.ok()) {
       if (log->failed++ == 0) log->first_error = status;
+      window.failed.fetch_add(1);
       continue;
     }
-    if (received >= window_start && received <= window_end) {
+    if (received >= window.start) {
       log->latencies.push_back(received - sent);
       log->batch_sum += response.batch_size();
+      log->last_answer = received;
+      window.answered.fetch_add(1);
     }
   }
 }
@@ -71,15 +87,21 @@ absl::StatusOr<ClosedLoopResult> RunClosedLoop(server::ServedModel& served,
         "closed loop: warmup=", absl::FormatDuration(options.warmup), " must be >= 0 and duration=",
         absl::FormatDuration(options.duration), " > 0"));
   }
-  const absl::Time window_start = absl::Now() + options.warmup;
-  const absl::Time window_end = window_start + options.duration;
+  if (options.min_answers < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("closed loop: min_answers=", options.min_answers, " must be >= 1"));
+  }
+  Window window;
+  window.start = absl::Now() + options.warmup;
+  window.end = window.start + options.duration;
+  window.min_answers = options.min_answers;
   std::atomic<size_t> next_request{0};
   std::vector<CallerLog> logs(options.concurrency);
   std::vector<std::thread> callers;
   callers.reserve(options.concurrency);
   for (int i = 0; i < options.concurrency; ++i) {
     callers.emplace_back(RunCaller, std::ref(served), std::cref(requests), std::ref(next_request),
-                         window_start, window_end, &logs[i]);
+                         std::ref(window), &logs[i]);
   }
   for (std::thread& caller : callers) caller.join();
 
@@ -94,7 +116,10 @@ absl::StatusOr<ClosedLoopResult> RunClosedLoop(server::ServedModel& served,
   }
   std::sort(latencies.begin(), latencies.end());
   result.answered = static_cast<int64_t>(latencies.size());
-  result.throughput = static_cast<double>(result.answered) / absl::ToDoubleSeconds(options.duration);
+  absl::Time last_answer = window.end;
+  for (const CallerLog& log : logs) last_answer = std::max(last_answer, log.last_answer);
+  result.window = last_answer - window.start;
+  result.throughput = static_cast<double>(result.answered) / absl::ToDoubleSeconds(result.window);
   result.p50 = Percentile(latencies, 0.5);
   result.p99 = Percentile(latencies, 0.99);
   if (result.answered > 0) {

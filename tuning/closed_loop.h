@@ -26,12 +26,18 @@ struct ClosedLoopOptions {
   // Load before the measured window (answers not counted): fills the
   // queues and warms caches. >= 0. Default 300 ms.
   absl::Duration warmup = absl::Milliseconds(300);
-  // The measured window. > 0. Default 2 s.
+  // The measured window: at least this long. > 0. Default 2 s.
   absl::Duration duration = absl::Seconds(2);
+  // ...and until this many answers arrived in it, so a slow machine (a
+  // sanitizer build, a busy core) still yields figures rather than an empty
+  // window. Failed requests end the wait (their trial is void anyway).
+  // >= 1. Default 20.
+  int min_answers = 20;
 };
 
 struct ClosedLoopResult {
-  int64_t answered = 0;      // OK answers sent and received in the window
+  int64_t answered = 0;      // OK answers received in the window
+  absl::Duration window;     // its length: duration, or longer for min_answers
   int64_t failed = 0;        // answers with an error, whole run
   absl::Status first_error;  // the first of those; OK if none
   double throughput = 0;     // answered per second of the window

@@ -59,7 +59,26 @@ TEST(ClosedLoopTest, AnswersEveryRequestAndReportsTheBatchesTheyRanIn) {
   EXPECT_GE(result->mean_batch, 1.0);
   EXPECT_LE(result->mean_batch, 4.0);
   EXPECT_LE(result->p50, result->p99);
-  EXPECT_NEAR(result->throughput, result->answered / 0.2, 1e-6);
+  EXPECT_GE(result->answered, options.min_answers);
+  EXPECT_GE(result->window, options.duration);
+  EXPECT_NEAR(result->throughput, result->answered / absl::ToDoubleSeconds(result->window), 1e-6);
+}
+
+TEST(ClosedLoopTest, TheWindowLastsUntilItHasItsAnswers) {
+  server::ServingOptions serving;
+  serving.workers = 1;
+  auto served = server::ServedModel::Create(testing::SmallPackage(), serving);
+  ASSERT_TRUE(served.ok()) << served.status();
+  ClosedLoopOptions options;
+  options.concurrency = 1;
+  options.warmup = absl::ZeroDuration();
+  options.duration = absl::Nanoseconds(1);  // Over before any answer can arrive.
+  options.min_answers = 7;
+  auto result = RunClosedLoop(**served, SmallRequests(3), options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_GE(result->answered, 7);
+  EXPECT_GT(result->throughput, 0);
+  EXPECT_GT(result->p50, absl::ZeroDuration());
 }
 
 TEST(ClosedLoopTest, CountsRefusedRequestsWithTheirError) {
@@ -82,6 +101,11 @@ TEST(ClosedLoopTest, CountsRefusedRequestsWithTheirError) {
   auto refused = RunClosedLoop(**served, requests, options);
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(refused.status().message(), HasSubstr("concurrency=0 is outside [1, 1024]"));
+  options.concurrency = 1;
+  options.min_answers = 0;
+  refused = RunClosedLoop(**served, requests, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("min_answers=0 must be >= 1"));
 }
 
 class TuneCommandTest : public ::testing::Test {
