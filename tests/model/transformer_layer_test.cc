@@ -65,15 +65,22 @@ float MaxRealDifference(const at::Tensor& a, const at::Tensor& b, const at::Tens
   return diff.max().item<float>();
 }
 
-TEST(TransformerLayerTest, FusedKernelMatchesTheOpByOpForwardAtEveryBatchSize) {
-  FusedSwitch restore;
-  torch::manual_seed(5);
+// A layer of width 32, 4 heads, feed-forward 64, in eval mode, its weights
+// drawn from `seed`.
+TransformerLayer EvalLayer(uint64_t seed) {
+  torch::manual_seed(seed);
   TransformerLayerOptions options;
   options.d_model = 32;
   options.num_heads = 4;
   options.ff_dim = 64;
   TransformerLayer layer(options);
   layer->eval();
+  return layer;
+}
+
+TEST(TransformerLayerTest, FusedKernelMatchesTheOpByOpForwardAtEveryBatchSize) {
+  FusedSwitch restore;
+  TransformerLayer layer = EvalLayer(5);
   // Batches without padding run the fused kernel; padded ones op by op.
   for (const std::vector<int64_t>& lengths :
        {std::vector<int64_t>{12}, {12, 12, 12}, std::vector<int64_t>(8, 12), {12, 7, 3},
@@ -111,13 +118,7 @@ TEST(TransformerLayerTest, ASampleWithEveryTokenMaskedRunsOpByOp) {
 }
 
 TEST(TransformerLayerTest, FirstTokenMatchesTheWholeLayersFirstRow) {
-  torch::manual_seed(7);
-  TransformerLayerOptions options;
-  options.d_model = 32;
-  options.num_heads = 4;
-  options.ff_dim = 64;
-  TransformerLayer layer(options);
-  layer->eval();
+  TransformerLayer layer = EvalLayer(7);
   c10::InferenceMode inference;
   // Batches of one and several, padded or not, one sample lacking the input
   // (every key masked: its first token gets zero attention either way).
